@@ -1,0 +1,160 @@
+"""Two-layer MLP for modular arithmetic: logits = W act(U e_a + V e_b) (+ b_out).
+
+The setting of Gromov 2023, Doshi et al. 2024 and the coexistence paper. Neuron m has input
+weights u_m = U[m] and v_m = V[m] (one value per input token) and output weights w_m = W[:, m]
+(one value per class), which is what the Fourier probes read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from interp.errors import ShapeError, SpecError
+from interp.models._hooks import HookedRootModule, HookPoint
+
+MLP_ACTIVATIONS = ("relu", "quad", "gelu", "silu", "rev_relu")
+
+
+def activation_fn(name: str):
+    """The hidden activation by name: relu, quad (x^2), gelu, silu, rev_relu (max(0, -x))."""
+    if name == "relu":
+        return F.relu
+    if name == "quad":
+        return torch.square
+    if name == "gelu":
+        return F.gelu
+    if name == "silu":
+        return F.silu
+    if name == "rev_relu":
+        return lambda x: F.relu(-x)
+    raise SpecError("MLPConfig", "act", name, f"one of {list(MLP_ACTIVATIONS)}")
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    """A two-layer MLP on pairs (a, b) of residues mod p."""
+
+    p: int = 97  # number of input tokens and of output classes
+    width: int = 512  # hidden neurons N
+    act: str = "relu"  # relu | quad | gelu | silu | rev_relu
+    tied: bool = False  # U = V (one input matrix for both operands)
+    embed: str = "onehot"  # onehot: U acts on e_a directly | learned: U acts on a learned W_E[a]
+    d_embed: int | None = None  # width of the learned embedding (default p)
+    bias: bool = False  # output bias b_out (the coexistence paper's mu)
+    init_scale: float = 1.0  # U, V ~ N(0, s^2 / fan_in), W ~ N(0, s^2 / width)
+
+    family = "mlp"
+
+    def __post_init__(self):
+        if isinstance(self.p, bool) or not isinstance(self.p, int) or self.p < 2:
+            raise SpecError("MLPConfig", "p", self.p, "an int >= 2 (the task's modulus)")
+        if isinstance(self.width, bool) or not isinstance(self.width, int) or self.width < 1:
+            raise SpecError("MLPConfig", "width", self.width, "a positive int")
+        if self.act not in MLP_ACTIVATIONS:
+            raise SpecError("MLPConfig", "act", self.act, f"one of {list(MLP_ACTIVATIONS)}")
+        if self.embed not in ("onehot", "learned"):
+            raise SpecError("MLPConfig", "embed", self.embed, "'onehot' or 'learned'")
+        if self.d_embed is not None and (self.embed != "learned" or self.d_embed < 1):
+            raise SpecError("MLPConfig", "d_embed", self.d_embed, "None, or a positive int with embed='learned'")
+        if not self.init_scale > 0:
+            raise SpecError("MLPConfig", "init_scale", self.init_scale, "a positive number")
+
+    @property
+    def n_params(self) -> int:
+        d_in = self.p if self.embed == "onehot" else (self.d_embed or self.p)
+        n = self.width * d_in * (1 if self.tied else 2) + self.p * self.width
+        n += self.p * d_in if self.embed == "learned" else 0
+        return n + (self.p if self.bias else 0)
+
+    def to_dict(self) -> dict:
+        return {"family": self.family, **dataclasses.asdict(self)}
+
+
+class MLP(HookedRootModule):
+    """Hookable two-layer MLP. Hooks: hook_in_a, hook_in_b ([batch, width] contributions of each
+    operand), hook_pre, hook_post ([batch, width] hidden neurons), hook_logits ([batch, p])."""
+
+    neuron_hook = "hook_post"
+    validate_inputs = True  # range-check token ids (a host sync); training loops switch it off
+
+    def __init__(self, cfg: MLPConfig):
+        super().__init__()
+        self.cfg = cfg
+        p, n = cfg.p, cfg.width
+        d_in = p if cfg.embed == "onehot" else (cfg.d_embed or p)
+        if cfg.embed == "learned":
+            self.W_E = nn.Parameter(torch.randn(p, d_in))  # [p, d_embed]
+        self.U = nn.Parameter(torch.randn(n, d_in) * cfg.init_scale / d_in**0.5)  # [width, d_in]
+        if not cfg.tied:
+            self.V = nn.Parameter(torch.randn(n, d_in) * cfg.init_scale / d_in**0.5)  # [width, d_in]
+        self.W = nn.Parameter(torch.randn(p, n) * cfg.init_scale / n**0.5)  # [p, width]
+        if cfg.bias:
+            self.b_out = nn.Parameter(torch.zeros(p))
+        self.act = activation_fn(cfg.act)
+        self.hook_in_a = HookPoint()
+        self.hook_in_b = HookPoint()
+        self.hook_pre = HookPoint()
+        self.hook_post = HookPoint()
+        self.hook_logits = HookPoint()
+        self.setup()
+
+    @property
+    def p(self) -> int:
+        return self.cfg.p
+
+    @property
+    def n_neurons(self) -> int:
+        return self.cfg.width
+
+    def _V(self) -> torch.Tensor:
+        return self.U if self.cfg.tied else self.V
+
+    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
+        """pairs [batch, 2] long (a, b) -> logits [batch, p]. A float [batch, 2, p] input is read
+        as (soft) one-hot vectors, so gradients with respect to the inputs can be taken."""
+        p = self.cfg.p
+        if pairs.dtype in (torch.int64, torch.int32, torch.int16, torch.uint8):
+            if pairs.ndim != 2 or pairs.shape[1] != 2:
+                raise ShapeError(f"MLP expects pairs of shape [batch, 2], got {list(pairs.shape)}.")
+            if self.validate_inputs and pairs.numel() and (int(pairs.min()) < 0 or int(pairs.max()) >= p):
+                raise ShapeError(f"MLP inputs must lie in [0, {p}), got values in [{int(pairs.min())}, {int(pairs.max())}].")
+            a, b = pairs[:, 0], pairs[:, 1]
+            if self.cfg.embed == "learned":
+                in_a = self.W_E[a] @ self.U.T  # [batch, width]
+                in_b = self.W_E[b] @ self._V().T
+            else:
+                in_a = self.U.T[a]  # [batch, width]; a gather, not a one-hot matmul
+                in_b = self._V().T[b]
+        else:
+            if pairs.ndim != 3 or pairs.shape[1:] != (2, p):
+                raise ShapeError(f"MLP one-hot input must be [batch, 2, {p}], got {list(pairs.shape)}.")
+            x_a, x_b = pairs[:, 0], pairs[:, 1]  # [batch, p]
+            if self.cfg.embed == "learned":
+                x_a, x_b = x_a @ self.W_E, x_b @ self.W_E
+            in_a, in_b = x_a @ self.U.T, x_b @ self._V().T
+        pre = self.hook_pre(self.hook_in_a(in_a) + self.hook_in_b(in_b))  # [batch, width]
+        post = self.hook_post(self.act(pre))
+        logits = post @ self.W.T  # [batch, p]
+        if self.cfg.bias:
+            logits = logits + self.b_out
+        return self.hook_logits(logits)
+
+    def pair_logits(self, pairs: torch.Tensor) -> torch.Tensor:
+        """The shared surface: logits [batch, p] for pairs [batch, 2]."""
+        return self(pairs)
+
+    def neuron_in_weights(self) -> torch.Tensor:
+        """[width, 2, p]: each neuron's effective input weights (u_m, v_m) over input tokens."""
+        U, V = self.U, self._V()
+        if self.cfg.embed == "learned":
+            U, V = U @ self.W_E.T, V @ self.W_E.T
+        return torch.stack([U, V], dim=1)
+
+    def neuron_out_weights(self) -> torch.Tensor:
+        """[width, p]: each neuron's output weights w_m over classes."""
+        return self.W.T
