@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable
 
 import numpy as np
 import torch
@@ -163,9 +163,7 @@ class TaskSpec:
             raise SpecError("TaskSpec", "p", self.p, "an int")
         if op.group == "S5":
             if self.p != S5_ORDER:
-                raise SpecError(
-                    "TaskSpec", "p", self.p, f"{S5_ORDER} for {self.op}", "S5 has 120 elements; set p=120."
-                )
+                raise SpecError("TaskSpec", "p", self.p, f"{S5_ORDER} for {self.op}", "S5 has 120 elements; set p=120.")
         else:
             if not 2 <= self.p <= MAX_P:
                 raise SpecError("TaskSpec", "p", self.p, f"an int in [2, {MAX_P}]")
@@ -203,18 +201,20 @@ class TaskSpec:
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise SpecError("TaskSpec", "seed", self.seed, "a non-negative int")
 
-    def replace(self, **changes) -> "TaskSpec":
+    def replace(self, **changes) -> TaskSpec:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TaskSpec":
+    def from_dict(cls, d: dict) -> TaskSpec:
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - fields
         if unknown:
-            raise SpecError("TaskSpec", sorted(unknown)[0], d[sorted(unknown)[0]], f"one of the fields {sorted(fields)}")
+            raise SpecError(
+                "TaskSpec", sorted(unknown)[0], d[sorted(unknown)[0]], f"one of the fields {sorted(fields)}"
+            )
         return cls(**d)
 
 
@@ -224,7 +224,7 @@ class Task:
     All tensors live on the CPU; models move what they need.
     """
 
-    def __init__(self, spec: TaskSpec | None = None, **kwargs):
+    def __init__(self, spec: TaskSpec | None = None, *, split=None, **kwargs):
         if spec is None:
             spec = TaskSpec(**kwargs)
         elif kwargs:
@@ -240,13 +240,21 @@ class Task:
         labels = self.operation.fn(a, b, p).astype(np.int64)
         n = len(a)
 
-        n_train = int(round(spec.frac_train * n))
-        if n_train < 1:
-            raise SpecError(
-                "TaskSpec", "frac_train", spec.frac_train, f"large enough to leave at least one of the {n} pairs for training"
-            )
-        order = _permutation(spec.seed, _STREAM_SPLIT, n)
-        train_idx, test_idx = np.sort(order[:n_train]), np.sort(order[n_train:])
+        self.custom_split = split is not None
+        if split is None:
+            n_train = int(round(spec.frac_train * n))
+            if n_train < 1:
+                raise SpecError(
+                    "TaskSpec",
+                    "frac_train",
+                    spec.frac_train,
+                    f"large enough to leave at least one of the {n} pairs for training",
+                )
+            order = _permutation(spec.seed, _STREAM_SPLIT, n)
+            train_idx, test_idx = np.sort(order[:n_train]), np.sort(order[n_train:])
+        else:
+            train_idx, test_idx = split
+            n_train = len(train_idx)
 
         train_true = labels[train_idx]
         train_labels = train_true.copy()
@@ -263,6 +271,26 @@ class Task:
         self.test_idx = torch.from_numpy(test_idx)  # [n_test]
         self.train_labels = torch.from_numpy(train_labels)  # [n_train], noisy where noisy_mask
         self.noisy_mask = torch.from_numpy(noisy)  # [n_train]
+
+    @classmethod
+    def from_split(cls, spec: TaskSpec, train_idx, test_idx=None) -> Task:
+        """A task with an explicit train split (indices into `inputs`), e.g. imported from another
+        codebase; the test set is `test_idx` or every other pair. Label noise still follows the spec."""
+        n = len(Task(spec.replace(frac_train=1.0, label_noise=0.0, random_labels=False)).inputs)
+        tr = np.unique(np.asarray(train_idx, dtype=np.int64).reshape(-1))
+        if len(tr) == 0 or tr.min() < 0 or tr.max() >= n:
+            raise SpecError(
+                "Task.from_split", "train_idx", f"{len(tr)} indices", f"a non-empty set of indices in [0, {n})"
+            )
+        if test_idx is None:
+            te = np.setdiff1d(np.arange(n), tr)
+        else:
+            te = np.unique(np.asarray(test_idx, dtype=np.int64).reshape(-1))
+            if len(te) and (te.min() < 0 or te.max() >= n):
+                raise SpecError("Task.from_split", "test_idx", f"{len(te)} indices", f"indices in [0, {n})")
+            if np.intersect1d(tr, te).size:
+                raise SpecError("Task.from_split", "test_idx", "overlapping indices", "indices disjoint from train_idx")
+        return cls(spec, split=(tr, te))
 
     def _corrupt(self, a_tr, b_tr, true_tr, n_train):
         spec, p = self.spec, self.spec.p

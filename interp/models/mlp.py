@@ -122,7 +122,9 @@ class MLP(HookedRootModule):
             if pairs.ndim != 2 or pairs.shape[1] != 2:
                 raise ShapeError(f"MLP expects pairs of shape [batch, 2], got {list(pairs.shape)}.")
             if self.validate_inputs and pairs.numel() and (int(pairs.min()) < 0 or int(pairs.max()) >= p):
-                raise ShapeError(f"MLP inputs must lie in [0, {p}), got values in [{int(pairs.min())}, {int(pairs.max())}].")
+                raise ShapeError(
+                    f"MLP inputs must lie in [0, {p}), got values in [{int(pairs.min())}, {int(pairs.max())}]."
+                )
             a, b = pairs[:, 0], pairs[:, 1]
             if self.cfg.embed == "learned":
                 in_a = self.W_E[a] @ self.U.T  # [batch, width]

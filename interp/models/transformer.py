@@ -110,10 +110,14 @@ class TransformerConfig:
         )
 
     @classmethod
-    def from_hooked_transformer_config(cls, cfg: dict) -> "TransformerConfig":
+    def from_hooked_transformer_config(cls, cfg: dict) -> TransformerConfig:
         """Read a HookedTransformerConfig (as a dict) of a modular-arithmetic model."""
         try:
-            d_vocab, d_vocab_out, n_ctx = int(cfg["d_vocab"]), int(cfg.get("d_vocab_out") or cfg["d_vocab"]), int(cfg["n_ctx"])
+            d_vocab, d_vocab_out, n_ctx = (
+                int(cfg["d_vocab"]),
+                int(cfg.get("d_vocab_out") or cfg["d_vocab"]),
+                int(cfg["n_ctx"]),
+            )
             eq_token = d_vocab == d_vocab_out + 1
             if n_ctx != (3 if eq_token else 2):
                 raise CheckpointError(
@@ -259,9 +263,11 @@ class Unembed(nn.Module):
         super().__init__()
         self.W_U = nn.Parameter(torch.empty(cfg.d_model, cfg.d_vocab_out))  # [d_model, d_vocab_out]
         self.b_U = nn.Parameter(torch.zeros(cfg.d_vocab_out))
+        self.hook_in = HookPoint()  # [batch, pos, d_model]
+        self.hook_out = HookPoint()  # [batch, pos, d_vocab_out]
 
     def forward(self, x):
-        return x @ self.W_U + self.b_U
+        return self.hook_out(self.hook_in(x) @ self.W_U + self.b_U)
 
 
 class Transformer(HookedRootModule):
@@ -315,7 +321,9 @@ class Transformer(HookedRootModule):
                 f"Transformer expects tokens of shape [batch, pos] with pos <= n_ctx={self.cfg.n_ctx}, got {list(tokens.shape)}."
             )
         if self.validate_inputs and tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.cfg.d_vocab):
-            raise ShapeError(f"token ids must lie in [0, {self.cfg.d_vocab}), got [{int(tokens.min())}, {int(tokens.max())}].")
+            raise ShapeError(
+                f"token ids must lie in [0, {self.cfg.d_vocab}), got [{int(tokens.min())}, {int(tokens.max())}]."
+            )
         resid = self.hook_embed(self.embed(tokens)) + self.hook_pos_embed(self.pos_embed(tokens))
         for i, block in enumerate(self.blocks):
             resid = block(resid, last_only=last_only and i == len(self.blocks) - 1)
@@ -345,7 +353,11 @@ class Transformer(HookedRootModule):
 
     def load_hooked_transformer_state_dict(self, state_dict: dict) -> None:
         """Load a HookedTransformer state dict (its IGNORE / mask buffers are dropped)."""
-        sd = {k: v for k, v in state_dict.items() if not k.endswith((".IGNORE", ".mask", "attn.rotary_sin", "attn.rotary_cos"))}
+        sd = {
+            k: v
+            for k, v in state_dict.items()
+            if not k.endswith((".IGNORE", ".mask", "attn.rotary_sin", "attn.rotary_cos"))
+        }
         load_state_dict_checked(self, sd)
 
 
