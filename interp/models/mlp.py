@@ -12,27 +12,19 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from interp.errors import ShapeError, SpecError
 from interp.models._hooks import HookedRootModule, HookPoint
+from interp.models.activations import ACTIVATIONS
 
 MLP_ACTIVATIONS = ("relu", "quad", "gelu", "silu", "rev_relu")
 
 
 def activation_fn(name: str):
     """The hidden activation by name: relu, quad (x^2), gelu, silu, rev_relu (max(0, -x))."""
-    if name == "relu":
-        return F.relu
-    if name == "quad":
-        return torch.square
-    if name == "gelu":
-        return F.gelu
-    if name == "silu":
-        return F.silu
-    if name == "rev_relu":
-        return lambda x: F.relu(-x)
-    raise SpecError("MLPConfig", "act", name, f"one of {list(MLP_ACTIVATIONS)}")
+    if name not in MLP_ACTIVATIONS:
+        raise SpecError("MLPConfig", "act", name, f"one of {list(MLP_ACTIVATIONS)}")
+    return ACTIVATIONS[name]
 
 
 @dataclass(frozen=True)

@@ -20,22 +20,15 @@ import torch.nn.functional as F
 
 from interp.errors import CheckpointError, ShapeError, SpecError
 from interp.models._hooks import HookedRootModule, HookPoint
+from interp.models.activations import ACTIVATIONS
 
 TRANSFORMER_ACTIVATIONS = ("relu", "gelu", "silu", "gelu_new", "quad")
 
 
 def _act(name: str):
-    if name == "relu":
-        return F.relu
-    if name == "gelu":
-        return F.gelu
-    if name == "silu":
-        return F.silu
-    if name == "gelu_new":
-        return lambda x: F.gelu(x, approximate="tanh")
-    if name == "quad":
-        return torch.square
-    raise SpecError("TransformerConfig", "act_fn", name, f"one of {list(TRANSFORMER_ACTIVATIONS)}")
+    if name not in TRANSFORMER_ACTIVATIONS:
+        raise SpecError("TransformerConfig", "act_fn", name, f"one of {list(TRANSFORMER_ACTIVATIONS)}")
+    return ACTIVATIONS[name]
 
 
 @dataclass(frozen=True)
