@@ -33,6 +33,12 @@ _STEP_RE = re.compile(r"^step_(\d{7,})\.safetensors$")
 
 
 # ----- atomic writes ---------------------------------------------------------------------------
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write `data` to `path` atomically: temp file in the same folder, fsync, rename, fsync folder."""
     path = Path(path)
@@ -43,6 +49,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -561,7 +568,10 @@ def import_progress_measures(path: str | os.PathLike, op: str = "x+y") -> Run:
     if missing:
         raise CheckpointError(
             f"{path} is not in the progress-measures layout: it lacks {missing} (has {sorted(data)[:8]}). "
-            f"Expected keys {PROGRESS_MEASURES_KEYS}."
+            f"Expected keys {PROGRESS_MEASURES_KEYS}. For any other layout, load its state dict yourself "
+            "(torch.load(path, weights_only=True)), put it into a model from interp.models.build_model "
+            "(a HookedTransformer state dict loads into TransformerConfig models as is) and save that with "
+            "interp.checkpoints.save(run_dir, model, task)."
         )
     cfg = data["config"]
     if isinstance(cfg, HookedTransformerConfigRecord):

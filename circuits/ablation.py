@@ -1,0 +1,433 @@
+"""Zero, mean and resample ablation of neurons and heads; pruning curves (Doshi et al. 2024).
+
+`ablated(...)` is a context manager that installs the ablation as forward hooks; `ablate(...)`
+evaluates one ablation on a task; `ablate_batch(...)` evaluates many neuron masks at once (stacked
+over a leading axis) and `prune_curve(...)` uses it to prune neurons in the order of a score.
+
+Replacement values:
+- zero: the activation is set to 0;
+- mean: to its mean over the reference inputs (every pair of the task's table, or its training split),
+  per position;
+- resample: to its value on another reference input, drawn at random per example (seeded).
+Reference activations come from a full forward pass; where a forward pass computes the last
+transformer layer at the answer position only (`pair_logits`), the answer position's reference is used.
+
+Doshi et al.'s pruning experiment at CPU size (tests/test_circuits_ablation.py): quadratic MLP,
+width 256, (a + b) mod 31, 70% of the table, 25% of labels replaced uniformly ("all"), MSE, AdamW lr
+1e-2, weight decay 5, 800 steps: test 0.91, noisy labels fitted 1.00. Pruning 60% of the neurons
+lowest-IPR first: noisy 0.47, test 0.96, clean train 1.00; highest-IPR first: test 0.02, noisy 0.97.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+from circuits._common import (
+    DEFAULT_MAX_ROWS,
+    ResultMixin,
+    answer_position,
+    as_index_mask,
+    cache_hooks,
+    check_task,
+    closed_form_chunk,
+    is_transformer,
+    layout,
+    linear_readout,
+    model_device,
+    neuron_hook_name,
+    on_device,
+    run_variants,
+)
+from interp.errors import ShapeError, SpecError
+from interp.metrics import all_logits, subset_metrics
+
+KINDS = ("zero", "mean", "resample")
+ORDERS = ("ascending", "descending")
+DEFAULT_FRACTIONS = tuple(i / 10 for i in range(11))
+
+
+@dataclass(frozen=True, eq=False)
+class AblationResult(ResultMixin):
+    """Metrics (interp.evaluate keys) of the model with some neurons/heads ablated, and without."""
+
+    kind: str  # zero | mean | resample
+    hooks: tuple[str, ...]  # hooks the ablation acts on
+    n_neurons_ablated: int
+    n_heads_ablated: int
+    metrics: dict  # ablated: test_acc, train_clean_acc, train_noisy_acc, train_noisy_true_acc, ... and *_loss
+    baseline: dict  # the intact model's metrics
+
+
+@dataclass(frozen=True, eq=False)
+class BatchAblation(ResultMixin):
+    """Metrics of M neuron ablations evaluated together: metrics[key] is a list of M values."""
+
+    kind: str
+    hook: str
+    n_ablated: tuple[int, ...]  # [M] neurons ablated in each mask
+    metrics: dict  # key -> [M] values, interp.evaluate keys
+    method: str  # closed_form | expanded_batch
+
+    def row(self, i: int) -> dict:
+        """The i-th ablation's metrics as one interp.evaluate-style dict."""
+        return {k: v[i] for k, v in self.metrics.items()}
+
+
+@dataclass(frozen=True, eq=False)
+class PruneCurve(ResultMixin):
+    """Accuracies and losses after pruning the first fraction f of neurons in score order, per f."""
+
+    fractions: tuple[float, ...]
+    n_pruned: tuple[int, ...]
+    order: str  # ascending: lowest score pruned first | descending: highest first
+    kind: str  # zero | mean | resample
+    hook: str
+    score_name: str
+    metrics: dict  # key -> [len(fractions)] values, interp.evaluate keys
+    method: str
+
+
+# ----- what to ablate ----------------------------------------------------------------------------
+
+
+def _specs(model, neurons, heads, hook) -> list[tuple[str, str, torch.Tensor]]:
+    """[(hook name, "unit" | "head", bool mask over that axis)]."""
+    specs = []
+    if neurons is not None:
+        items = neurons.items() if isinstance(neurons, dict) else [(hook, neurons)]
+        for h, units in items:
+            name = neuron_hook_name(model, h)
+            lay = layout(model, name)
+            if lay not in ("units", "pos_units"):
+                raise SpecError(
+                    "ablated", "hook", h, "a neuron hook ('post', 'pre', ...) ; use heads=[(layer, head)] for attention"
+                )
+            n = _hook_width(model, name)
+            specs.append((name, "unit", as_index_mask(units, n)))
+    if heads is not None:
+        if not is_transformer(model):
+            raise SpecError("ablated", "heads", heads, "None for the MLP (it has no attention heads)")
+        by_layer: dict[int, list[int]] = {}
+        items = heads.items() if isinstance(heads, dict) else None
+        if items is None:
+            for lh in heads:
+                if len(lh) != 2:
+                    raise ShapeError(f"heads must be (layer, head) pairs, got {lh!r}.")
+                by_layer.setdefault(int(lh[0]), []).append(int(lh[1]))
+        else:
+            for layer, hs in items:
+                by_layer.setdefault(int(layer), []).extend(int(x) for x in hs)
+        for layer, hs in sorted(by_layer.items()):
+            if not 0 <= layer < model.cfg.n_layers:
+                raise SpecError("ablated", "heads", (layer, hs), f"layers in [0, {model.cfg.n_layers})")
+            specs.append((f"blocks.{layer}.attn.hook_z", "head", as_index_mask(hs, model.cfg.n_heads, "heads")))
+    if not specs:
+        raise SpecError("ablated", "neurons", None, "neuron indices (or a bool mask) and/or heads=[(layer, head), ...]")
+    return specs
+
+
+def _hook_width(model, name: str) -> int:
+    if not is_transformer(model):
+        return model.cfg.p if name == "hook_logits" else model.cfg.width
+    return model.cfg.d_mlp if ".mlp." in name else model.cfg.d_model
+
+
+def _reference_pairs(task, reference) -> torch.Tensor:
+    if isinstance(reference, torch.Tensor):
+        return reference.long().cpu()
+    if task is None:
+        raise SpecError(
+            "ablated",
+            "task",
+            None,
+            "a Task for mean/resample ablation (the reference inputs)",
+            "Or pass reference=pairs [R, 2].",
+        )
+    pool = {"all": task.inputs, "train": task.train_inputs}.get(reference)
+    if pool is None:
+        raise SpecError("ablated", "reference", reference, "'all' (every pair of the table), 'train', or pairs [R, 2]")
+    return pool
+
+
+def _match_positions(ref: torch.Tensor, act_shape, lay: str, batch_first: bool) -> torch.Tensor:
+    """Slice the reference's position axis to the activation's: a forward pass with fewer positions
+    than the reference is the answer-position-only path (take the last) or a shorter prompt (the first)."""
+    if lay not in ("pos_units", "pos_head"):
+        return ref
+    ax = 1 if batch_first else 0
+    P = act_shape[1]
+    if ref.shape[ax] == P:
+        return ref
+    sl = slice(-1, None) if P == 1 else slice(0, P)
+    return ref[:, sl] if batch_first else ref[sl]
+
+
+def _reference_acts(model, task, names, kind, reference) -> dict:
+    if kind == "zero":
+        return {}
+    if kind not in KINDS:
+        raise SpecError("ablated", "kind", kind, f"one of {list(KINDS)}")
+    pairs = _reference_pairs(task, reference).to(model_device(model))
+    _, cache = cache_hooks(model, pairs, list(names), full=True)
+    if kind == "mean":
+        return {name: acts.mean(0) for name, acts in cache.items()}
+    return cache
+
+
+def _expand_mask(mask: torch.Tensor, axis: str) -> torch.Tensor:
+    """A mask over units (last axis) or heads (axis -2) shaped to broadcast against [..., *shape]."""
+    if axis == "unit":
+        return mask
+    return mask[:, None]  # heads: [H, 1] against [pos, H, d_head]
+
+
+@contextmanager
+def ablated(
+    model,
+    neurons=None,
+    *,
+    heads=None,
+    kind: str = "zero",
+    task=None,
+    hook: str | None = None,
+    reference="all",
+    seed: int = 0,
+):
+    """Context manager: inside it, `model` runs with the given neurons (indices or bool mask on
+    `hook`, default `model.neuron_hook`; or {hook: indices}) and/or heads ([(layer, head)], their
+    hook_z) ablated by kind "zero", "mean" or "resample" (reference inputs: `task`'s table or its
+    training split, or pairs [R, 2]).
+
+        with ablated(model, [3, 17], kind="mean", task=task):
+            logits = model.pair_logits(pairs)
+    """
+    if kind not in KINDS:
+        raise SpecError("ablated", "kind", kind, f"one of {list(KINDS)}")
+    specs = _specs(model, neurons, heads, hook)
+    refs = _reference_acts(model, task, {name for name, _, _ in specs}, kind, reference)
+    dev = model_device(model)
+    gen = torch.Generator().manual_seed(seed)
+
+    def make_hook(name, axis, mask):
+        lay = layout(model, name)
+        m = _expand_mask(mask.to(dev), axis)
+
+        def hook_fn(act, hook):
+            if kind == "zero":
+                value = torch.zeros((), dtype=act.dtype, device=act.device)
+            elif kind == "mean":
+                value = _match_positions(refs[name], act.shape, lay, batch_first=False)
+            else:
+                ref = _match_positions(refs[name], act.shape, lay, batch_first=True)
+                idx = torch.randint(0, len(ref), (act.shape[0],), generator=gen).to(ref.device)
+                value = ref[idx]
+            return torch.where(m, value.to(act.dtype), act)
+
+        return hook_fn
+
+    with model.hooks(fwd_hooks=[(name, make_hook(name, axis, mask)) for name, axis, mask in specs]):
+        yield model
+
+
+def ablate(
+    model,
+    task,
+    neurons=None,
+    *,
+    heads=None,
+    kind: str = "zero",
+    hook: str | None = None,
+    reference="all",
+    seed: int = 0,
+    device=None,
+) -> AblationResult:
+    """Accuracies and losses (interp.evaluate keys: test, clean training, noisy training against given
+    and true labels) with the neurons and/or heads ablated (zero, mean or resample), beside the intact model's."""
+    model = on_device(model, device)
+    check_task(model, task)
+    was_training = model.training
+    model.eval()
+    try:
+        specs = _specs(model, neurons, heads, hook)
+        baseline = subset_metrics(all_logits(model, task), task)
+        with ablated(model, neurons, heads=heads, kind=kind, task=task, hook=hook, reference=reference, seed=seed):
+            metrics = subset_metrics(all_logits(model, task), task)
+    finally:
+        model.train(was_training)
+    return AblationResult(
+        kind=kind,
+        hooks=tuple(name for name, _, _ in specs),
+        n_neurons_ablated=int(sum(int(m.sum()) for _, axis, m in specs if axis == "unit")),
+        n_heads_ablated=int(sum(int(m.sum()) for _, axis, m in specs if axis == "head")),
+        metrics=metrics,
+        baseline=baseline,
+    )
+
+
+@torch.no_grad()
+def ablate_batch(
+    model,
+    task,
+    masks: torch.Tensor,
+    *,
+    kind: str = "zero",
+    hook: str | None = None,
+    reference="all",
+    seed: int = 0,
+    device=None,
+    method: str = "auto",
+    max_rows: int | None = DEFAULT_MAX_ROWS,
+) -> BatchAblation:
+    """Evaluate M neuron ablations at once: masks [M, n] bool (True = ablated) on `hook` (default the
+    model's neuron hook). Where the logits read the hook linearly the M ablated logit tables are
+    computed in closed form, logits_m = logits - (mask_m * (act - replacement)) @ W_out W_U; otherwise
+    chunks of masks share expanded forward passes. Returns interp.evaluate keys, each a list of M."""
+    if kind not in KINDS:
+        raise SpecError("ablate_batch", "kind", kind, f"one of {list(KINDS)}")
+    if method not in ("auto", "closed_form", "expanded_batch"):
+        raise SpecError("ablate_batch", "method", method, "'auto', 'closed_form' or 'expanded_batch'")
+    model = on_device(model, device)
+    check_task(model, task)
+    dev = model_device(model)
+    name = neuron_hook_name(model, hook)
+    lay = layout(model, name)
+    n = _hook_width(model, name)
+    masks = torch.as_tensor(masks)
+    if masks.dtype != torch.bool or masks.ndim != 2 or masks.shape[1] != n:
+        raise ShapeError(f"masks must be bool [M, {n}] (True = ablated), got {masks.dtype} {list(masks.shape)}.")
+    was_training = model.training
+    model.eval()
+    try:
+        inputs = task.inputs.to(dev)
+        N, M = len(inputs), len(masks)
+        refs = _reference_acts(model, task, [name], kind, reference)
+        gen = torch.Generator().manual_seed(seed)
+        src_idx = None
+        if kind == "resample":  # one fixed resampling per example, shared by every mask
+            src_idx = torch.randint(0, len(refs[name]), (N,), generator=gen).to(dev)
+        linear = linear_readout(model, name)
+        if method == "closed_form" and linear is None:
+            raise SpecError(
+                "ablate_batch",
+                "method",
+                method,
+                "'auto' or 'expanded_batch'",
+                f"{name} is not read linearly by the logits.",
+            )
+        if linear is not None and method != "expanded_batch":
+            readout, transform = linear
+            base, cache = cache_hooks(model, inputs, [name], full=False, max_rows=max_rows)
+            act = answer_position(cache[name])  # [N, n]
+            if kind == "zero":
+                repl = torch.zeros_like(act[:1])
+            elif kind == "mean":
+                repl = answer_position(refs[name][None])  # [1, n]
+            else:
+                repl = answer_position(refs[name][src_idx])  # [N, n]
+            delta = transform(act) - transform(repl)  # [N, n] change of the linearly read activation
+            R = readout.detach()
+            chunk = closed_form_chunk(M, N, max(n, task.p))
+            logits = torch.cat(
+                [
+                    base[None] - torch.einsum("mn,bn,np->mbp", masks[s : s + chunk].to(dev, delta.dtype), delta, R)
+                    for s in range(0, M, chunk)
+                ]
+            )  # [M, N, p]
+            used = "closed_form"
+        else:
+            masks_dev = masks.to(dev)
+
+            def edit(view, sl):  # view [k, N, *shape]
+                m = masks_dev[sl]
+                if lay == "pos_units":
+                    m = m[:, None, None, :]  # [k, 1, 1, n] against [k, N, pos, n]
+                else:
+                    m = m[:, None, :]
+                if kind == "zero":
+                    value = torch.zeros((), dtype=view.dtype, device=view.device)
+                elif kind == "mean":
+                    value = _match_positions(refs[name], view.shape[1:], lay, batch_first=False)
+                else:
+                    value = _match_positions(refs[name], view.shape[1:], lay, batch_first=True)[src_idx]
+                return torch.where(m, value, view)
+
+            logits = torch.cat(
+                run_variants(model, inputs, M, {name: edit}, lambda lg, sl: lg, full=False, max_rows=max_rows)
+            )
+            used = "expanded_batch"
+        metrics = subset_metrics(logits.float(), task)
+        # an empty subset (e.g. no noisy labels) comes back as one NaN: give every mask its own
+        metrics = {k: v if isinstance(v, list) else [v] * M for k, v in metrics.items()}
+    finally:
+        model.train(was_training)
+    return BatchAblation(
+        kind=kind, hook=name, n_ablated=tuple(int(x) for x in masks.sum(-1)), metrics=metrics, method=used
+    )
+
+
+def _score_values(model, task, scores) -> tuple[torch.Tensor, str]:
+    if isinstance(scores, str):
+        from circuits.partition import neuron_scores
+
+        s = neuron_scores(model, task, kind=scores)
+        return s.values, s.kind
+    if hasattr(scores, "values") and hasattr(scores, "kind"):
+        return torch.as_tensor(scores.values), str(scores.kind)
+    return torch.as_tensor(scores), "user"
+
+
+def prune_masks(scores: torch.Tensor, fractions, order: str = "ascending") -> tuple[torch.Tensor, tuple[int, ...]]:
+    """masks [M, n] (True = pruned): the first round(f * n) neurons in `order` of the scores, per f."""
+    if order not in ORDERS:
+        raise SpecError("prune_curve", "order", order, "'ascending' (lowest score pruned first) or 'descending'")
+    scores = torch.as_tensor(scores).detach().float().cpu().reshape(-1)
+    n = len(scores)
+    fr = [float(f) for f in fractions]
+    if any(not 0.0 <= f <= 1.0 for f in fr):
+        raise SpecError("prune_curve", "fractions", tuple(fractions), "fractions in [0, 1]")
+    rank = torch.empty(n, dtype=torch.long)
+    rank[torch.argsort(scores, descending=order == "descending", stable=True)] = torch.arange(n)  # rank of each neuron
+    counts = torch.tensor([int(round(f * n)) for f in fr])
+    return rank[None, :] < counts[:, None], tuple(int(c) for c in counts)
+
+
+def prune_curve(
+    model,
+    task,
+    scores,
+    fractions=DEFAULT_FRACTIONS,
+    order: str = "ascending",
+    kind: str = "zero",
+    *,
+    hook: str | None = None,
+    reference="all",
+    seed: int = 0,
+    device=None,
+    method: str = "auto",
+) -> PruneCurve:
+    """Prune (ablate) neurons in the order of `scores` ([n], a NeuronScores, or a neuron_scores kind
+    such as "ipr") in steps of `fractions`, recording test / clean-train / noisy-train accuracies and
+    losses at each step, all steps evaluated together (Doshi et al. 2024: pruning the lowest-IPR
+    neurons first removes the memorised noisy labels while test accuracy stays; highest first does
+    the opposite)."""
+    values, score_name = _score_values(model, task, scores)
+    n = _hook_width(model, neuron_hook_name(model, hook))
+    if values.shape != (n,):
+        raise ShapeError(f"scores must have one value per neuron, [{n}], got {list(values.shape)}.")
+    masks, counts = prune_masks(values, fractions, order)
+    batch = ablate_batch(
+        model, task, masks, kind=kind, hook=hook, reference=reference, seed=seed, device=device, method=method
+    )
+    return PruneCurve(
+        fractions=tuple(float(f) for f in fractions),
+        n_pruned=counts,
+        order=order,
+        kind=kind,
+        hook=batch.hook,
+        score_name=score_name,
+        metrics=batch.metrics,
+        method=batch.method,
+    )

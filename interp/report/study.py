@@ -1,0 +1,60 @@
+"""The plumbing the example studies share: their command line, their JSON and HTML outputs.
+
+Each script in examples/ has a quick setting (a CPU, about a minute) and a full setting (the papers'
+scale, for a GPU); both write `<out>/<name>.json` (every number) and `<out>/<name>.html` (plots).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+from interp.report.html import Page, json_dumps, write_file
+
+
+def parse_args(name: str, description: str, argv: list[str] | None = None) -> argparse.Namespace:
+    """--quick (CPU, about a minute), --out DIR (default out/NAME), --device, --seed."""
+    parser = argparse.ArgumentParser(prog=f"examples/{name}.py", description=description)
+    parser.add_argument("--quick", action="store_true", help="a small setting that runs on a CPU in about a minute")
+    parser.add_argument("--out", default=None, help=f"output folder (default: out/{name})")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--seed", type=int, default=0, help="seed of tasks and models")
+    args = parser.parse_args(argv)
+    args.out = Path(args.out or Path("out") / name)
+    args.setting = "quick" if args.quick else "full"
+    return args
+
+
+class Study:
+    """Collects a study's results and its page, then writes both: `study.results[...] = ...`,
+    `study.page.section(...)`, `study.write()`."""
+
+    def __init__(self, name: str, title: str, args: argparse.Namespace):
+        self.name, self.args = name, args
+        self.t0 = time.perf_counter()
+        self.results: dict = {
+            "study": name,
+            "setting": args.setting,
+            "seed": args.seed,
+            "device": args.device,
+            "python": platform.python_version(),
+        }
+        self.page = Page(title, f"examples/{name}.py, {args.setting} setting (seed {args.seed})")
+
+    def log(self, msg: str) -> None:
+        """A progress line on stderr (the examples are scripts: they talk to the user)."""
+        print(f"[{self.name} {time.perf_counter() - self.t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    def write(self) -> tuple[Path, Path]:
+        """Write <out>/<name>.json and <out>/<name>.html; returns their paths."""
+        self.results["seconds"] = round(time.perf_counter() - self.t0, 1)
+        out = Path(self.args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        json_path, html_path = out / f"{self.name}.json", out / f"{self.name}.html"
+        write_file(json_path, json_dumps(self.results).encode())
+        self.page.write(html_path)
+        self.log(f"wrote {json_path} and {html_path}")
+        return json_path, html_path

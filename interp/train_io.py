@@ -1,0 +1,155 @@
+"""What training writes into a run directory, and how an interrupted run is picked up again.
+
+A run directory (see interp.checkpoints) gets, as training goes:
+- `checkpoints/step_XXXXXXX.safetensors` at the train config's checkpoint steps (weights + specs),
+- `run.json`, rewritten atomically at every evaluation (metrics history, status "running",
+  "complete" or "diverged"),
+- `state/resume.safetensors`: the weights, the optimizer state and the history up to one step, written
+  atomically at checkpoint steps, at the last step and at evaluations (at most once every
+  `state_every_s` seconds). `train(..., resume=True)` restarts from it. Minibatch order is a pure
+  function of (seed, step), so no random-generator state is needed to continue bit for bit.
+
+Write order at a step: weight file, then run.json, then the resume state. A crash between two of
+them leaves a resume state older than the newest files; resuming recomputes those files identically.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from interp.checkpoints import CHECKPOINT_DIR, RUN_FILE, load_tensors, run_steps, save_tensors
+from interp.errors import CheckpointError
+
+STATE_DIR = "state"
+STATE_FILE = "resume.safetensors"
+STATE_FORMAT = "grokscope-train-state"
+STATE_VERSION = 1
+
+
+def state_path(run_dir) -> Path:
+    return Path(run_dir) / STATE_DIR / STATE_FILE
+
+
+def task_identity(task) -> dict:
+    """What identifies a task on disk: its spec, plus the split when it was given explicitly."""
+    d = {"task_spec": task.spec.to_dict()}
+    if getattr(task, "custom_split", False):
+        d["train_idx"] = task.train_idx.tolist()
+    return d
+
+
+def _train_identity(train_config) -> dict:
+    d = train_config.to_dict()
+    d.pop("device", None)  # a run may move between machines
+    return d
+
+
+@dataclass
+class ResumePoint:
+    """The saved state of an interrupted run."""
+
+    step: int
+    params: dict[str, torch.Tensor]
+    optimizer: dict[str, torch.Tensor]
+    history: list[dict]
+    status: str
+
+
+def write_state(
+    run_dir, *, step: int, params: dict, optimizer: dict, history: list, model_config, task, train_config, status: str
+) -> None:
+    """Atomically write run_dir/state/resume.safetensors (weights + optimizer state + history)."""
+    tensors = {f"param.{k}": v for k, v in params.items()}
+    tensors.update({f"optim.{k}": v for k, v in optimizer.items()})
+    meta = {
+        "format": STATE_FORMAT,
+        "format_version": str(STATE_VERSION),
+        "step": str(int(step)),
+        "status": status,
+        "history": json.dumps(history),  # NaN kept as NaN, so a resumed history equals an uninterrupted one
+        "model_config": json.dumps(model_config.to_dict()),
+        "task": json.dumps(task_identity(task)),
+        "train_config": json.dumps(_train_identity(train_config)),
+    }
+    save_tensors(state_path(run_dir), tensors, meta)
+
+
+def _differences(stored: dict, given: dict) -> list[str]:
+    keys = sorted(set(stored) | set(given))
+    return [f"{k}: stored {stored.get(k)!r}, passed {given.get(k)!r}" for k in keys if stored.get(k) != given.get(k)]
+
+
+def read_state(run_dir, *, model_config, task, train_config) -> ResumePoint:
+    """Load the resume state and check that it belongs to the configs passed; CheckpointError if not."""
+    path = state_path(run_dir)
+    tensors, meta = load_tensors(path)
+    if meta.get("format") != STATE_FORMAT or int(meta.get("format_version", "0")) > STATE_VERSION:
+        raise CheckpointError(f"{path} is not a resume state this grokscope can read. Start over with overwrite=True.")
+    mismatches = []
+    for what, stored, given in (
+        ("model_config", json.loads(meta["model_config"]), model_config.to_dict()),
+        ("task", json.loads(meta["task"]), task_identity(task)),
+        ("train_config", json.loads(meta["train_config"]), _train_identity(train_config)),
+    ):
+        given = json.loads(json.dumps(given))  # tuples -> lists, as stored
+        mismatches += [f"{what}.{d}" for d in _differences(stored, given)]
+    if mismatches:
+        raise CheckpointError(
+            f"cannot resume {run_dir}: it was trained with other settings than the ones passed ("
+            + "; ".join(mismatches[:6])
+            + ("; ..." if len(mismatches) > 6 else "")
+            + "). Resume with the stored configs (interp.checkpoints.load_run(run_dir) has them), or train "
+            "into a new directory (or pass overwrite=True to discard this run)."
+        )
+    params = {k[len("param.") :]: v for k, v in tensors.items() if k.startswith("param.")}
+    optim = {k[len("optim.") :]: v for k, v in tensors.items() if k.startswith("optim.")}
+    return ResumePoint(int(meta["step"]), params, optim, json.loads(meta["history"]), meta.get("status", "running"))
+
+
+def has_run_files(run_dir) -> bool:
+    run_dir = Path(run_dir)
+    return (run_dir / RUN_FILE).exists() or bool(run_steps(run_dir)) or state_path(run_dir).exists()
+
+
+def clear_run(run_dir) -> None:
+    """Remove what a previous run wrote (run.json, weight files, resume state); nothing else."""
+    run_dir = Path(run_dir)
+    for f in run_steps(run_dir).values():
+        f.unlink()
+    (run_dir / RUN_FILE).unlink(missing_ok=True)
+    shutil.rmtree(run_dir / STATE_DIR, ignore_errors=True)
+    ck = run_dir / CHECKPOINT_DIR
+    if ck.is_dir() and not any(ck.iterdir()):
+        ck.rmdir()
+
+
+def prepare_run_dir(run_dir, *, model_config, task, train_config, resume: bool, overwrite: bool) -> ResumePoint | None:
+    """Check `run_dir` before training: a resume point to continue from, or None to start fresh."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise CheckpointError(f"out={str(run_dir)!r} is a file; training needs a directory to write the run into.")
+    if not has_run_files(run_dir):
+        return None
+    if resume:
+        if state_path(run_dir).exists():
+            return read_state(run_dir, model_config=model_config, task=task, train_config=train_config)
+        if overwrite:
+            clear_run(run_dir)
+            return None
+        raise CheckpointError(
+            f"cannot resume {run_dir}: it holds a run but no resume state ({STATE_DIR}/{STATE_FILE}), so the "
+            "optimizer state is lost. Load its checkpoints with interp.checkpoints.load_run, or start over "
+            "with overwrite=True (interp-train --overwrite)."
+        )
+    if overwrite:
+        clear_run(run_dir)
+        return None
+    raise CheckpointError(
+        f"{run_dir} already holds a run. Pass resume=True (interp-train --resume) to continue it, "
+        "overwrite=True (--overwrite) to replace it, or choose another directory."
+    )

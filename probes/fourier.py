@@ -1,0 +1,434 @@
+"""Fourier probes: the real Fourier basis of Z_p, per-neuron spectra, IPR, dominant frequencies,
+neuron classes (periodic vs memorising) and the key frequencies of a model.
+
+Frequencies are folded: frequency k in 0..p//2 stands for the pair (k, p - k) of the DFT, i.e. for
+the span of {cos_k, sin_k} in the real basis. Spectra come from `torch.fft.rfft` (one FFT for every
+neuron at once); "power at k" is the squared norm of the projection onto that span, so the powers
+of a vector sum to its squared norm (Parseval).
+
+MLP neurons are read from their weights (u_m, v_m: `model.neuron_in_weights()`, w_m:
+`model.neuron_out_weights()`), as in Doshi et al. 2024 and the coexistence paper. Transformer
+neurons are read from their activations over the full (a, b) grid at the answer position, with the
+2-D real Fourier transform (Nanda et al. 2023).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from interp.errors import SpecError
+from probes._common import (
+    ResultMixin,
+    all_pairs,
+    check_task,
+    model_family,
+    model_on,
+    pick_device,
+    resolve,
+)
+from probes._stats import gmm2, otsu_split
+from probes.basis import (  # noqa: F401  (re-exported: the basis and DFT helpers are part of this module's API)
+    _unit_max,
+    basis_frequencies,
+    basis_labels,
+    dft,
+    fourier_basis,
+    frequency_power,
+    ipr,
+    n_frequencies,
+    random_ipr,
+)
+
+NANDA_SHARE = 0.85  # Nanda et al.: a neuron belongs to frequency k if >= 85% of its variance is in block k
+KEY_FRACTION = 0.25  # Nanda et al.: a key frequency has Fourier norm > max / 4
+
+
+# ----- per-neuron spectra ------------------------------------------------------------------------
+@torch.no_grad()
+def neuron_activation_grid(model, device=None, batch_size: int = 8192) -> torch.Tensor:
+    """Hidden-neuron activations at the answer position over every (a, b) in Z_p x Z_p: [p, p, n]
+    (indexed a, b, neuron), read with a hook on `model.neuron_hook` (also on pairs outside the task's
+    table, e.g. b = 0 for division: the spectrum is that of the function the network computes)."""
+    dev = pick_device(model, device)
+    m = model_on(model, dev)
+    pairs = all_pairs(model.p, device=dev)
+    grabbed: list[torch.Tensor] = []
+
+    def grab(_module, _inputs, out):
+        grabbed.append((out[:, -1] if out.ndim == 3 else out).float())
+
+    handle = m.get_submodule(m.neuron_hook).register_forward_hook(grab)
+    was_training = m.training
+    m.eval()
+    try:
+        for i in range(0, len(pairs), batch_size):
+            m.pair_logits(pairs[i : i + batch_size])
+    finally:
+        handle.remove()
+        m.train(was_training)
+    return torch.cat(grabbed).reshape(model.p, model.p, -1)
+
+
+@dataclass(frozen=True, eq=False)
+class NeuronSpectra(ResultMixin):
+    """Per-neuron Fourier spectra over the folded frequencies 0..p//2.
+
+    power: [n, F] share of each neuron's power at each frequency (MLP: mean over u, v, w of each
+    vector's normalised power; transformer: share of the centred activation variance in the 3x3
+    block {const, cos_k, sin_k}^2, Nanda et al.). dominant_freq: argmax over k >= 1; dominant_frac:
+    power[dominant_freq]. ipr: MLP mean over u, v, w of IPR(|DFT|) (Doshi et al.); transformer:
+    sum_k P_k^2 / (sum_k P_k)^2 of the neuron's per-frequency profile P_k from its 2-D spectrum
+    (`frequency_profile`: its 3x3 block, cross-frequency cells split half-half), so a neuron whose
+    power sits in one frequency has IPR 1 and random ones about `random_ipr(p)`; a dead neuron 0.
+    power_uvw [n, 3, F] (MLP) and cell_power [n, F, F] (transformer; each neuron's centred activation
+    scaled to max |.| = 1, shares and IPR being scale-free) are kept.
+    """
+
+    family: str
+    p: int
+    power: torch.Tensor  # [n, F]
+    dominant_freq: torch.Tensor  # [n] long
+    dominant_frac: torch.Tensor  # [n]
+    ipr: torch.Tensor  # [n]
+    method: str
+    power_uvw: torch.Tensor | None = field(default=None, repr=False)  # MLP: [n, 3, F]
+    cell_power: torch.Tensor | None = field(default=None, repr=False)  # transformer: [n, F, F]
+
+
+def _mlp_vectors(model, dev) -> torch.Tensor:
+    """[n, 3, p]: (u_m, v_m, w_m) of every neuron."""
+    w_in = model.neuron_in_weights().detach().to(dev).float()  # [n, 2, p]
+    w_out = model.neuron_out_weights().detach().to(dev).float()  # [n, p]
+    return torch.cat([w_in, w_out[:, None]], dim=1)
+
+
+def _argmax_nonzero(power: torch.Tensor) -> torch.Tensor:
+    """[n] argmax over frequencies 1..F-1 of power [n, F] (the constant never dominates)."""
+    return power[:, 1:].argmax(dim=1) + 1
+
+
+@torch.no_grad()
+def neuron_spectra(model, device=None) -> NeuronSpectra:
+    """Every neuron's folded Fourier spectrum, dominant non-zero frequency (plus and minus folded
+    together), the share of power there, and its IPR; batched over all neurons (one FFT).
+    MLP: DFT of u_m, v_m (input weights) and w_m (output weights), as Doshi et al. and the
+    coexistence paper. Transformer: 2-D DFT of each neuron's activation over the (a, b) grid,
+    centred, with Nanda et al.'s 3x3-block share per frequency."""
+    model, _ = resolve(model)
+    family = model_family(model)
+    dev = pick_device(model, device)
+    p = model.p
+    if family == "mlp":
+        vecs = _unit_max(_mlp_vectors(model, dev))  # [n, 3, p], each vector scaled to max |.| = 1
+        pw = frequency_power(vecs)  # [n, 3, F]
+        pw_norm = pw / pw.sum(-1, keepdim=True).clamp_min(torch.finfo(pw.dtype).tiny)
+        power = pw_norm.mean(1)  # [n, F]
+        ipr_n = ipr(vecs).mean(1)
+        dom = _argmax_nonzero(power)
+        frac = power.gather(1, dom[:, None])[:, 0]
+        return NeuronSpectra(
+            family,
+            p,
+            power.cpu(),
+            dom.cpu(),
+            frac.cpu(),
+            ipr_n.cpu(),
+            method="mean over u, v, w of the rfft power / IPR of each vector",
+            power_uvw=pw_norm.cpu(),
+        )
+    acts = neuron_activation_grid(model, device=dev)  # [p, p, n]
+    acts = acts - acts.mean((0, 1), keepdim=True)
+    cell = grid_cell_power(_unit_max(acts.reshape(-1, acts.shape[-1]), dim=0).reshape(acts.shape))  # [n, F, F]
+    total = cell.sum((1, 2)).clamp_min(torch.finfo(cell.dtype).tiny)
+    diag = torch.diagonal(cell, dim1=1, dim2=2)  # [n, F]: (k, k)
+    block = diag + cell[:, 0, :] + cell[:, :, 0]
+    block[:, 0] = cell[:, 0, 0]
+    share = block / total[:, None]  # [n, F]: Nanda's 3x3 block share
+    alive = cell.sum((1, 2)) > 0  # a dead neuron (constant activation) has no spectrum: IPR 0
+    prof = frequency_profile(cell)
+    ipr_n = torch.where(alive, (prof**2).sum(1) / total**2, torch.zeros_like(total))
+    dom = _argmax_nonzero(share)
+    frac = share.gather(1, dom[:, None])[:, 0]
+    return NeuronSpectra(
+        family,
+        p,
+        share.cpu(),
+        dom.cpu(),
+        frac.cpu(),
+        ipr_n.cpu(),
+        method="2-D real DFT of the centred activation over the (a, b) grid; 3x3 block share (Nanda et al.)",
+        cell_power=cell.cpu(),
+    )
+
+
+def grid_cell_power(acts: torch.Tensor) -> torch.Tensor:
+    """[p, p, n] activations over (a, b) -> [n, F, F] power of the centred activation in each cell
+    {cos/sin_ka} x {cos/sin_kb} of folded frequencies (the 2-D real Fourier transform B A B^T,
+    squared and summed within the cell). Computed with one batched fft2:
+    cell(fa, fb) = sum over ka in {fa, p - fa}, kb in {fb, p - fb} of |X(ka, kb)|^2 / p^2."""
+    p = acts.shape[0]
+    a = acts.float().permute(2, 0, 1)  # [n, p, p]
+    a = a - a.mean((1, 2), keepdim=True)
+    X = torch.fft.fft2(a)  # [n, p, p]
+    power = (X.real**2 + X.imag**2) / (p * p)
+    k = torch.arange(p, device=acts.device)
+    fold = torch.nn.functional.one_hot(torch.minimum(k, p - k), n_frequencies(p)).float()  # [p, F]
+    return fold.T @ power @ fold  # [n, F, F]
+
+
+def frequency_profile(cell: torch.Tensor) -> torch.Tensor:
+    """[n, F, F] cell power -> [n, F] power per frequency: cells (k, 0), (0, k), (k, k) count for k,
+    a cross cell (k, l), k != l both non-zero, counts half for k and half for l. Sums to the total."""
+    diag = torch.diagonal(cell, dim1=1, dim2=2)  # [n, F]
+    inner = cell.clone()
+    inner[:, 0, :] = 0
+    inner[:, :, 0] = 0
+    cross = inner.sum(2) + inner.sum(1) - 2 * torch.diagonal(inner, dim1=1, dim2=2)
+    prof = diag + cell[:, 0, :] + cell[:, :, 0] + 0.5 * cross
+    prof[:, 0] = cell[:, 0, 0]
+    return prof
+
+
+def neuron_ipr(model, device=None) -> torch.Tensor:
+    """[n_neurons] IPR of every neuron: MLP mean over u, v, w of (||v_hat||_4 / ||v_hat||_2)^4 with
+    v_hat = |rfft(v)| (Doshi et al. 2024); transformer: the IPR of its 2-D activation spectrum
+    (see `NeuronSpectra`)."""
+    return neuron_spectra(model, device=device).ipr
+
+
+def dominant_frequencies(model, device=None) -> torch.Tensor:
+    """[n_neurons] long: each neuron's dominant non-zero folded frequency in 1..p//2 (MLP: argmax of
+    the mean normalised power of u, v, w; transformer: argmax of Nanda's 3x3-block share)."""
+    return neuron_spectra(model, device=device).dominant_freq
+
+
+# ----- embeddings and key frequencies ------------------------------------------------------------
+def embedding_matrix(model, device=None) -> torch.Tensor:
+    """[p, d] the embedding with the token axis first. Transformer: W_E[:p] (residue tokens);
+    MLP with a learned embedding: W_E; one-hot MLP: the input weights, [U^T, V^T] ([p, 2 width])."""
+    model, _ = resolve(model)
+    dev = pick_device(model, device)
+    if model_family(model) == "transformer":
+        w = model.embed.W_E[: model.p]
+    elif model.cfg.embed == "learned":
+        w = model.W_E
+    else:
+        w = torch.cat([model.U, model._V()], dim=0).T
+    return w.detach().to(dev).float()
+
+
+def unembedding_matrix(model, device=None) -> torch.Tensor:
+    """[p, d] the unembedding with the class axis first: transformer W_U^T, MLP W."""
+    model, _ = resolve(model)
+    dev = pick_device(model, device)
+    w = model.unembed.W_U.T if model_family(model) == "transformer" else model.W
+    return w.detach().to(dev).float()
+
+
+@torch.no_grad()
+def embedding_power(model, device=None) -> torch.Tensor:
+    """[F] Fourier power of the embedding along the token axis, summed over the other axis
+    (`embedding_matrix`: W_E for transformers and learned-embedding MLPs, U and V for one-hot MLPs)."""
+    return frequency_power(embedding_matrix(model, device), dim=0).sum(1).cpu()
+
+
+@torch.no_grad()
+def unembedding_power(model, device=None) -> torch.Tensor:
+    """[F] Fourier power of the unembedding along the class axis (transformer W_U, MLP W)."""
+    return frequency_power(unembedding_matrix(model, device), dim=0).sum(1).cpu()
+
+
+@torch.no_grad()
+def neuron_out_power(model, device=None) -> torch.Tensor:
+    """[F] Fourier power of W_L = W_out W_U (transformer) or W (MLP) along the logit axis."""
+    dev = pick_device(model, device)
+    return frequency_power(model.neuron_out_weights().detach().to(dev).float()).sum(0).cpu()
+
+
+KEY_RULES = {
+    "embedding": "embedding Fourier norm > max/4 (W_E; U and V for one-hot MLPs; Nanda et al.)",
+    "unembedding": "unembedding Fourier norm > max/4 (W_U for transformers, W for MLPs)",
+    "neuron_out": "Fourier norm of W_L = W_out W_U (MLP: W) along the logit axis > max/4",
+    "neurons": "number of periodic neurons with that dominant frequency > max/4 (neuron clusters)",
+}
+
+
+def frequency_scores(model, rule: str = "embedding", device=None) -> torch.Tensor:
+    """[F] the score each key-frequency rule ranks frequencies by (index 0, the constant, is set to 0):
+    Fourier norms (sqrt of the power) for the weight rules, neuron counts for "neurons"."""
+    if rule not in KEY_RULES:
+        raise SpecError("key_frequencies", "rule", rule, f"one of {sorted(KEY_RULES)}")
+    model, _ = resolve(model)
+    if rule == "embedding":
+        score = embedding_power(model, device).sqrt()
+    elif rule == "unembedding":
+        score = unembedding_power(model, device).sqrt()
+    elif rule == "neuron_out":
+        score = neuron_out_power(model, device).sqrt()
+    else:
+        cls = classify_neurons(model, device=device, key_rule="embedding")
+        dom = cls.dominant_freq[cls.periodic]
+        score = torch.bincount(dom, minlength=n_frequencies(model.p)).float()
+    score = score.clone()
+    score[0] = 0.0
+    return score
+
+
+def key_frequencies(model, task=None, rule: str = "embedding", k: int | None = None, device=None) -> list[int]:
+    """The model's key frequencies, strongest first (a list of ints in 1..p//2).
+
+    Default rule "embedding": frequencies whose embedding Fourier norm exceeds a quarter of the
+    largest (Nanda et al.; for MLPs the embedding is U and V). Other rules: "unembedding",
+    "neuron_out" (W_L along the logit axis), "neurons" (clusters of periodic neurons); see
+    `KEY_RULES`. With k given, the k highest-scoring frequencies instead of the max/4 cut.
+    """
+    model, task = resolve(model, task)
+    check_task(model, task)
+    score = frequency_scores(model, rule=rule, device=device)
+    order = torch.argsort(score, descending=True, stable=True)
+    order = order[order != 0]
+    if k is not None:
+        if k < 1:
+            raise SpecError("key_frequencies", "k", k, "a positive int or None")
+        return [int(f) for f in order[:k]]
+    top = float(score.max())
+    if top <= 0:
+        return []
+    return [int(f) for f in order if float(score[f]) > KEY_FRACTION * top]
+
+
+# ----- neuron classes ----------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class NeuronClassification(ResultMixin):
+    """Each neuron labelled periodic (generalising) or not (memorising), and how.
+
+    periodic[m] = ipr[m] >= threshold. `rule` says how the threshold was chosen. `bimodal` is the
+    verdict of a 2-component Gaussian mixture on log-IPR (BIC gain `delta_bic` >= 10 over one
+    Gaussian and Ashman's D `bimodality` >= 2 between the components). For transformers,
+    `nanda_periodic` is the reference labelling (3x3 block share >= 0.85, Nanda et al.).
+    """
+
+    family: str
+    p: int
+    n_neurons: int
+    ipr: torch.Tensor  # [n]
+    dominant_freq: torch.Tensor  # [n] long
+    dominant_frac: torch.Tensor  # [n]
+    periodic: torch.Tensor  # [n] bool
+    threshold: float  # on the IPR
+    rule: str
+    bimodal: bool
+    bimodality: float  # Ashman's D of the 2-component mixture of log-IPR
+    delta_bic: float  # BIC(1 Gaussian) - BIC(2 Gaussians) on log-IPR
+    otsu_threshold: float
+    gmm_threshold: float
+    ipr_random: float  # untrained baseline (see `random_ipr`)
+    n_periodic: int
+    frac_periodic: float
+    freq_counts: list[int]  # periodic neurons per frequency 0..p//2
+    key_frequencies: list[int]
+    key_rule: str
+    nanda_share: torch.Tensor | None = None  # transformer: [n] block share at the dominant frequency
+    nanda_periodic: torch.Tensor | None = None  # transformer: [n] bool, share >= 0.85
+    nanda_rule: str | None = None
+    agreement_with_nanda: float | None = None
+
+
+THRESHOLD_RULES = ("auto", "otsu", "gmm", "baseline")
+
+
+def classify_neurons(
+    model,
+    task=None,
+    device=None,
+    rule: str = "auto",
+    threshold: float | None = None,
+    key_rule: str = "embedding",
+    min_delta_bic: float = 10.0,
+    min_bimodality: float = 2.0,
+) -> NeuronClassification:
+    """Label every neuron periodic (generalising) or memorising from its IPR, with a data-chosen cut.
+
+    The IPR of memorising-and-generalising networks is bimodal (Doshi et al. 2024). rule="otsu":
+    Otsu's threshold on log-IPR. rule="gmm": the equal-density point of a 2-component Gaussian
+    mixture on log-IPR. rule="baseline": sqrt(random_ipr(p)), the geometric midpoint between
+    untrained weights and a pure Fourier mode (IPR 1). rule="auto" (default): Otsu when the mixture
+    says the sample is bimodal (BIC gain >= `min_delta_bic` and Ashman's D >= `min_bimodality`) and
+    the cut lies above the random-weight IPR, else the baseline cut, so that a network whose neurons
+    are all periodic, or all random, is not cut in two. A float `threshold` overrides. Transformers also get Nanda et al.'s reference labels
+    (3x3 block share >= 0.85).
+    """
+    model, task = resolve(model, task)
+    check_task(model, task)
+    if rule not in THRESHOLD_RULES:
+        raise SpecError("classify_neurons", "rule", rule, f"one of {list(THRESHOLD_RULES)}")
+    spec = neuron_spectra(model, device=device)
+    ipr_n = spec.ipr
+    base = random_ipr(model.p)
+    log_ipr = torch.log(ipr_n[ipr_n > 0])  # dead neurons / zero weights have no spectrum: left out of the fit
+    t_otsu, _ = otsu_split(log_ipr)
+    mix = gmm2(log_ipr)
+    delta_bic = mix["bic1"] - mix["bic2"]
+    d = mix["ashman_d"]
+    bimodal = bool(delta_bic >= min_delta_bic and d >= min_bimodality)
+    otsu_thr, gmm_thr, base_thr = math.exp(t_otsu), math.exp(mix["boundary"]), math.sqrt(base)
+    stats = f"mixture on log-IPR: BIC gain {delta_bic:.1f}, Ashman D {d:.2f}"
+    if threshold is not None:
+        thr, used = float(threshold), f"IPR >= {float(threshold):.4g} (given)"
+    elif rule == "gmm" and math.isfinite(gmm_thr):
+        thr, used = gmm_thr, f"2-component Gaussian mixture boundary on log-IPR: IPR >= {gmm_thr:.4g} ({stats})"
+    elif (rule == "otsu" or (rule == "auto" and bimodal and otsu_thr > base)) and math.isfinite(otsu_thr):
+        thr, used = otsu_thr, f"Otsu on log-IPR: IPR >= {otsu_thr:.4g} ({stats})"
+    else:
+        if rule == "auto" and bimodal:
+            why = f" (bimodal, but Otsu's cut {otsu_thr:.4g} is below the random-weight IPR: no periodic population)"
+        else:
+            why = "" if rule == "baseline" else f" (not bimodal: {stats})" if rule == "auto" else " (split undefined)"
+        thr, used = base_thr, f"IPR >= sqrt(random IPR {base:.4g}) = {base_thr:.4g}{why}"
+    periodic = ipr_n >= thr
+    counts = torch.bincount(spec.dominant_freq[periodic], minlength=n_frequencies(model.p))
+    extra = {}
+    if spec.family == "transformer":
+        nanda = spec.dominant_frac >= NANDA_SHARE
+        extra = dict(
+            nanda_share=spec.dominant_frac,
+            nanda_periodic=nanda,
+            nanda_rule=f"share of centred activation power in the 3x3 block {{const, cos_k, sin_k}}^2 >= {NANDA_SHARE}",
+            agreement_with_nanda=float((nanda == periodic).float().mean()),
+        )
+    n_per = int(periodic.sum())
+    return NeuronClassification(
+        family=spec.family,
+        p=model.p,
+        n_neurons=len(ipr_n),
+        ipr=ipr_n,
+        dominant_freq=spec.dominant_freq,
+        dominant_frac=spec.dominant_frac,
+        periodic=periodic,
+        threshold=thr,
+        rule=used,
+        bimodal=bimodal,
+        bimodality=d,
+        delta_bic=delta_bic,
+        otsu_threshold=otsu_thr,
+        gmm_threshold=gmm_thr,
+        ipr_random=base,
+        n_periodic=n_per,
+        frac_periodic=n_per / max(1, len(ipr_n)),
+        freq_counts=[int(c) for c in counts],
+        key_frequencies=key_frequencies(model, rule=key_rule, device=device),
+        key_rule=KEY_RULES[key_rule],
+        **extra,
+    )
+
+
+def __getattr__(name):
+    # The analytic fixtures live in probes.gromov (they import this module).
+    if name in ("gromov_mlp", "phase_fit", "PhaseFit"):
+        from probes import gromov
+
+        return getattr(gromov, name)
+    raise AttributeError(f"module 'probes.fourier' has no attribute {name!r}")

@@ -1,0 +1,104 @@
+"""Every example study runs in its quick setting and writes a JSON of sane results and an HTML page."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run_example(name: str, tmp_path: Path) -> dict:
+    """Run examples/<name>.py --quick --out tmp_path in this process; return its JSON (as written)."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--quick", "--out", str(tmp_path), "--device", "cpu"])
+    html = (tmp_path / f"{name}.html").read_text()
+    assert html.count('class="grokscope-figure"') >= 2
+    results = json.loads((tmp_path / f"{name}.json").read_text())
+    assert results["study"] == name and results["setting"] == "quick"
+    return results
+
+
+def is_acc(x) -> bool:
+    return isinstance(x, float) and 0.0 <= x <= 1.0
+
+
+@pytest.mark.slow
+def test_coexistence_quick(tmp_path):
+    r = run_example("coexistence", tmp_path)
+    s = r["settings"]
+    cells = r["cells"]
+    assert len(cells) == len(s["widths"]) * len(s["noises"])
+    assert all(
+        c["status"] == "complete" and is_acc(c["test_acc"]) and is_acc(c["filtration_g_test_acc"]) for c in cells
+    )
+    widest = {c["label_noise"]: c for c in cells if c["width"] == max(s["widths"])}
+    for noise in (0.5, 0.8):  # heavy noise: the widest model memorises every noisy label
+        assert widest[noise]["train_noisy_acc"] >= 0.99
+    # the coexistence claim: under 50% noise the output is memorisation, yet filtration recovers the rule
+    assert widest[0.5]["test_acc"] < 0.1
+    assert widest[0.5]["filtration_g_test_acc"] >= 0.9
+    assert widest[0.0]["filtration_g_test_acc"] >= 0.95
+    assert {row["score"] for row in r["ablation_table"]} == {"ipr", "strength", "spread"}
+
+
+@pytest.mark.slow
+def test_grokking_vs_fraction_quick(tmp_path):
+    r = run_example("grokking_vs_fraction", tmp_path)
+    runs = r["runs"]
+    assert len(runs) == len(r["settings"]["ops"]) * len(r["settings"]["fractions"])
+    for row in runs:
+        assert is_acc(row["final_test_acc"])
+        if row["steps_to_test_99"] is not None:
+            assert row["steps_to_train_99"] is not None and row["steps_to_test_99"] >= row["steps_to_train_99"]
+    add = {row["frac_train"]: row["steps_to_test_99"] for row in runs if row["op"] == "x+y"}
+    assert add[0.8] is not None  # plenty of data: addition generalises
+    assert add[0.4] is None or add[0.4] >= add[0.8]  # less data: slower or never
+
+
+@pytest.mark.slow
+def test_capacity_quick(tmp_path):
+    r = run_example("capacity", tmp_path)
+    ts, cap = r["timescales"], r["capacity"]
+    assert ts["params"] == sorted(ts["params"]) and len(ts["params"]) == len(r["settings"]["widths"])
+    t_mem = [t for t in ts["t_mem"] if t is not None]
+    assert t_mem, "the largest models memorise random labels"
+    assert ts["t_mem"][-1] is not None  # the widest model memorises
+    bits = cap["plateau_bits"]
+    assert all(b >= 0 for b in bits) and bits[-1] > bits[0]  # more parameters hold more bits
+    assert all(0 < bpp < 64 for bpp in cap["bits_per_param"])
+    assert cap["slope_bits_per_param"] > 0
+
+
+@pytest.mark.slow
+def test_clock_pizza_quick(tmp_path):
+    r = run_example("clock_pizza", tmp_path)
+    by_rate = {m["attention_rate"]: m for m in r["by_rate"]}
+    assert set(by_rate) == set(r["settings"]["rates"])
+    for m in r["models"]:
+        assert -1.0 <= m["gradient_symmetricity"] <= 1.0 and m["distance_irrelevance"] >= 0
+        assert m["verdict"] in ("clock", "pizza", "neither")
+    # uniform attention is a pizza (Zhong et al.: symmetricity ~0.99 for alpha <= 0.5)
+    assert by_rate[0.0]["median_symmetricity"] >= 0.95
+    assert by_rate[0.0]["median_symmetricity"] > by_rate[1.0]["median_symmetricity"]
+
+
+@pytest.mark.slow
+def test_doshi_phase_quick(tmp_path):
+    from interp.zoo import phase
+
+    r = run_example("doshi_phase", tmp_path)
+    s = r["settings"]
+    assert len(r["cells"]) == len(s["noises"]) * len(s["decays"])
+    for c in r["cells"]:
+        assert is_acc(c["train_acc"]) and is_acc(c["test_acc"])
+        assert c["phase"] == phase(c["train_acc"], c["test_acc"], c["label_noise"])
+        assert math.isclose(c["full_inversion_train_acc"], 1 - c["label_noise"] + c["label_noise"] / s["p"])
+    assert sum(r["phase_counts"].values()) == len(r["cells"])
+    assert len([k for k, v in r["phase_counts"].items() if v]) >= 2  # the diagram is not one colour
