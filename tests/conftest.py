@@ -2,7 +2,7 @@
 
 The models trained in these tests are tiny; on a busy 2-core CI machine, OpenMP hand-offs between
 threads cost more than they save (measured up to 10x slower), so the whole session runs torch on one
-thread. Tests of the example scripts run them in subprocesses, which keep torch's default.
+thread (the README-block tests run in subprocesses, which keep torch's default).
 """
 
 from __future__ import annotations
