@@ -7,18 +7,16 @@ import torch
 
 from interp import Task, TaskSpec, evaluate
 from interp.checkpoints import (
-    CheckpointError,
-    HookedTransformerConfigRecord,
-    UnsafeCheckpointError,
     atomic_write_json,
     checkpoint_path,
-    import_progress_measures,
     load,
     load_run,
     save,
     save_weights,
     write_run_json,
 )
+from interp.errors import CheckpointError, UnsafeCheckpointError
+from interp.legacy import HookedTransformerConfigRecord, import_progress_measures
 from interp.models import MLPConfig, TransformerConfig, build_model
 
 P = 11
@@ -186,7 +184,13 @@ def test_importer_reads_a_pickled_hooked_transformer_config_without_running_its_
     monkeypatch.delitem(sys.modules, mod.__name__)  # loading must not need the class at all
     run = import_progress_measures(f)
     assert run.model_config.d_mlp == 32 and len(run) == 4
-    assert HookedTransformerConfigRecord.__module__ == "interp.checkpoints"
+    assert HookedTransformerConfigRecord.__module__ == "interp.legacy"
+
+
+def test_the_importer_is_reachable_where_the_api_promises_it():
+    from interp.checkpoints import import_progress_measures as from_checkpoints
+
+    assert from_checkpoints is import_progress_measures
 
 
 class _Payload:
