@@ -411,6 +411,16 @@ def _cmd_build(args) -> int:
             if args.scale == "gpu" and not n.endswith(GPU_SUFFIX):
                 n += GPU_SUFFIX
             wanted.append(n)
+    if args.scale == "gpu" and args.device == "auto":
+        import torch
+
+        if not torch.cuda.is_available():
+            print(
+                "interp-zoo build: the GPU-scale recipes train for hours on a CPU and torch sees no CUDA GPU here. "
+                "Run this on a GPU machine, or pass --device cpu to train on this CPU anyway.",
+                file=sys.stderr,
+            )
+            return 2
     root = Path(args.out) if args.out else None
     records = build(wanted, root=root, device=args.device, progress=not args.quiet)
     for name, rec in records.items():

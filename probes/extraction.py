@@ -5,7 +5,11 @@ MLP: per neuron m, the dominant non-zero frequency k_m of (u_m, v_m, w_m) (plus 
 `probes.fourier.neuron_spectra`); G keeps only the k_m component of each of u_m, v_m, w_m (the
 projection onto span{cos_k, sin_k}), R is the rest. Transformer: G keeps the top-k frequencies of
 the unembedding W_U along the class axis (optionally also of the embedding W_E along the token
-axis); R = original - G in those matrices, every other weight shared.
+axis); R = original - G in those matrices, every other weight shared. Optionally ("neurons") the
+last layer's neuron activations at the answer position, as functions of (a, b), are projected on
+the constant and the key frequencies along a and along b (Nanda et al.: a neuron of a grokked
+transformer lives in those 2-D Fourier components); G runs with the projected activations, R with
+the residual, substituted through the neuron hook.
 """
 
 from __future__ import annotations
@@ -18,7 +22,14 @@ import torch
 from interp.errors import SpecError
 from interp.metrics import evaluate
 from probes._common import ResultMixin, check_task, model_family, model_on, pick_device, require_task, resolve
-from probes.fourier import _mlp_vectors, dft, key_frequencies, n_frequencies, neuron_spectra
+from probes.fourier import (
+    _mlp_vectors,
+    dft,
+    key_frequencies,
+    n_frequencies,
+    neuron_activation_grid,
+    neuron_spectra,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,7 +98,7 @@ def _filter_mlp(model, dev):
 @torch.no_grad()
 def _filter_transformer(model, dev, k, parts, rule):
     """G and R of a transformer: W_U (and W_E[:p]) projected on the constant and the key frequencies."""
-    allowed = {"unembed", "embed"}
+    allowed = {"unembed", "embed", "neurons"}
     if not set(parts) <= allowed or not parts:
         raise SpecError("frequency_filtration", "parts", parts, f"a non-empty subset of {sorted(allowed)}")
     freqs = key_frequencies(model, rule=rule, k=k, device=dev)
@@ -110,12 +121,45 @@ def _filter_transformer(model, dev, k, parts, rule):
         g_model.embed.W_E[: model.p].copy_(g.to(w.dtype))
         r_model.embed.W_E[: model.p].copy_((w[: model.p].float() - g).to(w.dtype))
         num, den = num + float((g**2).sum()), den + float((w[: model.p].float() ** 2).sum())
+    if "neurons" in parts:
+        acts = neuron_activation_grid(base, device=dev)  # [p, p, n]: a, b, neuron
+        g_acts = project_frequencies(project_frequencies(acts, keep, dim=0), keep, dim=1)
+        _substitute_neurons(g_model, g_acts)
+        _substitute_neurons(r_model, acts - g_acts)
+        num, den = num + float((g_acts**2).sum()), den + float((acts**2).sum())
     method = (
         f"keep the constant and the top-{len(freqs)} frequencies ({rule} rule) of "
-        + " and ".join({"unembed": "W_U (class axis)", "embed": "W_E (token axis)"}[p] for p in sorted(parts))
+        + " and ".join(
+            {
+                "unembed": "W_U (class axis)",
+                "embed": "W_E (token axis)",
+                "neurons": "the last layer's neuron activations over (a, b) (both axes)",
+            }[p]
+            for p in sorted(parts)
+        )
         + " (G); residual R = original - G in those matrices"
     )
     return g_model, r_model, None, freqs, num / max(den, 1e-30), method
+
+
+def _substitute_neurons(model, table: torch.Tensor) -> None:
+    """Make `model` use table[a, b] [p, p, n] as its last-layer neuron activations at the answer
+    position: a forward pre-hook reads (a, b) from the tokens, a permanent hook on the neuron hook
+    point writes the table's rows. Any input of the task's form works, not only the grid."""
+    pairs: list[torch.Tensor] = []
+
+    def read_pairs(_module, args):
+        tokens = args[0] if args[0].ndim == 2 else args[0].unsqueeze(0)
+        pairs[:] = [tokens[:, :2]]
+
+    def write_neurons(act, hook):
+        a, b = pairs[0][:, 0], pairs[0][:, 1]
+        act = act.clone()
+        act[:, -1] = table[a, b].to(act.dtype)
+        return act
+
+    model.register_forward_pre_hook(read_pairs)
+    model.add_hook(model.neuron_hook, write_neurons, is_permanent=True)
 
 
 def frequency_filtration(
@@ -129,7 +173,8 @@ def frequency_filtration(
     """Frequency filtration (coexistence paper): the dominant-frequency network G and its residual
     R = original - G, both real modules of the same config, with `interp.evaluate` metrics of raw,
     G and R. MLP: per-neuron dominant frequency of (u, v, w). Transformer: the top-`k` frequencies
-    (default: the max/4 rule) of the `rule` spectrum, filtered in `parts` ("unembed", "embed").
+    (default: the max/4 rule) of the `rule` spectrum, filtered in `parts` ("unembed", "embed",
+    "neurons": the last layer's neuron activations over the (a, b) grid, substituted by hooks).
     Claim it tests: under label noise G reaches near-perfect test accuracy while R holds the noise.
     `model` may be a loaded checkpoint (then task defaults to its task).
     """

@@ -105,3 +105,16 @@ def test_doshi_phase_quick(tmp_path):
         assert math.isclose(c["full_inversion_train_acc"], 1 - c["label_noise"] + c["label_noise"] / s["p"])
     assert sum(r["phase_counts"].values()) == len(r["cells"])
     assert len([k for k, v in r["phase_counts"].items() if v]) >= 2  # the diagram is not one colour
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+def test_full_setting_without_a_gpu_stops_with_the_fix(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("example_capacity_full", EXAMPLES / "capacity.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.raises(SystemExit) as exc:
+        module.main(["--out", str(tmp_path)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--quick" in err and "--device cpu" in err
+    assert not any(tmp_path.iterdir())

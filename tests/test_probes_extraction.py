@@ -104,3 +104,26 @@ def test_project_frequencies_is_an_orthogonal_projection():
     y = project_frequencies(x, keep)
     assert torch.allclose(project_frequencies(y, keep), y)  # idempotent
     assert float(((x - y) * y).sum(-1).abs().max()) < 1e-10  # residual orthogonal to the kept span
+
+
+def test_transformer_neuron_filtration_keeps_the_rule_in_key_frequency_activations():
+    from interp import zoo
+    from probes.fourier import neuron_activation_grid
+
+    ckpt = zoo.load("grok-transformer")  # a transformer that grokked (a + b) mod p
+    model, task = ckpt.model, ckpt.task
+    res = frequency_filtration(model, task, parts=("neurons",))
+    assert res.metrics["raw"]["test_acc"] > 0.99
+    assert res.metrics["g"]["test_acc"] > 0.95  # the key-frequency part of the activations carries the rule
+    assert res.metrics["r"]["test_acc"] < 0.2  # the residual activations do not
+    assert 0.5 < res.g_weight_fraction <= 1.0
+    # G's neurons really are the projected table, on any batch of pairs, through the hook point.
+    pairs = task.inputs[task.test_idx[:64]]
+    grid_g = neuron_activation_grid(res.g_model)
+    _, cache = res.g_model.run_with_cache(res.g_model.pair_tokens(pairs))
+    seen = cache[model.neuron_hook][:, -1]
+    assert torch.allclose(seen, grid_g[pairs[:, 0], pairs[:, 1]], atol=1e-5)
+    # The original network is untouched, and G + R activations add up to it.
+    grid, grid_r = neuron_activation_grid(model), neuron_activation_grid(res.r_model)
+    assert torch.allclose(grid_g + grid_r, grid, atol=1e-4)
+    assert not torch.allclose(grid_g, grid, atol=1e-3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from interp import evaluate, zoo
 from interp.errors import CheckpointError, SpecError
@@ -136,6 +137,14 @@ def test_cli_list_and_check(capsys):
     assert "all files match the manifest" in capsys.readouterr().out
     assert zoo.main(["list", "--json"]) == 0
     assert set(json.loads(capsys.readouterr().out)["shipped"]) == set(ENTRIES)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+def test_gpu_scale_build_without_a_gpu_is_refused_with_the_fix(tmp_path, capsys):
+    assert zoo.main(["build", "--scale", "gpu", "grok-transformer", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no CUDA GPU" in err and "--device cpu" in err
+    assert not any(tmp_path.iterdir())  # nothing started
 
 
 def test_check_detects_a_modified_file(tmp_path):

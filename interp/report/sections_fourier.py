@@ -169,4 +169,16 @@ def frequency_filtration(subject: Subject, sec: Section) -> dict:
     )
     raw_t, g_t = res.metrics["raw"]["test_acc"], res.metrics["g"]["test_acc"]
     sec.text(f"Test accuracy: original {raw_t:.1%}, G {g_t:.1%}, R {res.metrics['r']['test_acc']:.1%}.")
-    return res.to_dict()
+    out = res.to_dict()
+    if subject.family == "transformer":
+        act = filtration(subject.model, subject.task, parts=("neurons",))
+        sec.text(
+            f"Neuron activations instead of W_U: {act.method}. The projection holds {act.g_weight_fraction:.1%} "
+            "of the activations' squared norm."
+        )
+        sec.table(
+            ["subset", "original", "G (activations)", "R (activations)"],
+            [[name, *(act.metrics[m][f"{k}_acc"] for m in ("raw", "g", "r"))] for k, name in subsets],
+        )
+        out["neurons"] = act.to_dict()
+    return out

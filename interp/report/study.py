@@ -25,6 +25,15 @@ def parse_args(name: str, description: str, argv: list[str] | None = None) -> ar
     args = parser.parse_args(argv)
     args.out = Path(args.out or Path("out") / name)
     args.setting = "quick" if args.quick else "full"
+    if not args.quick and args.device == "auto":
+        import torch
+
+        if not torch.cuda.is_available():
+            parser.exit(
+                2,
+                f"examples/{name}.py: the full setting is GPU-scale (hours on a CPU) and torch sees no CUDA GPU. "
+                "Add --quick for the CPU setting, or --device cpu to run the full one on this CPU anyway.\n",
+            )
     return args
 
 
