@@ -229,3 +229,17 @@ def test_importer_errors_on_truncated_foreign_and_mismatched_files(tmp_path):
     torch.save(d, tmp_path / "mismatch.pth")
     with pytest.raises(CheckpointError, match="shape mismatch blocks.0.mlp.W_in"):
         import_progress_measures(tmp_path / "mismatch.pth")
+
+
+def test_atomic_writes_get_the_permissions_of_any_new_file_and_leave_no_temporary(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        f = atomic_write_json(tmp_path / "sub" / "x.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(f.stat().st_mode) == 0o644  # readable by others, as reports and zoo files must be
+    assert json.loads(f.read_text()) == {"a": 1}
+    assert [p.name for p in f.parent.iterdir()] == ["x.json"]

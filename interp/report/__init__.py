@@ -14,7 +14,8 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
-from interp.report.html import Page, json_dumps, write_file
+from interp.checkpoints import atomic_write_bytes
+from interp.report.html import Page, json_dumps
 from interp.report.subject import Subject, load_subject
 
 # (key, title, "module.function") of every section, in page order; modules are imported when used.
@@ -56,7 +57,7 @@ class Report:
         if html_path is not None:
             self.page.write(html_path)
         if json_path is not None:
-            write_file(json_path, json_dumps(self.to_dict()).encode())
+            atomic_write_bytes(json_path, json_dumps(self.to_dict()).encode())
 
     def to_dict(self) -> dict:
         return {"format": "grokscope-report", "sections": self.numbers, "failed": self.failed, "seconds": self.seconds}

@@ -163,14 +163,9 @@ class Page:
 
     def write(self, path) -> None:
         """Write the page to `path` (atomically)."""
-        write_file(path, self.render().encode("utf-8"))
+        from interp.checkpoints import atomic_write_bytes
 
-
-def write_file(path, data: bytes) -> None:
-    """Write `data` atomically (with the permissions a normally created file would get)."""
-    from interp.checkpoints import atomic_write_bytes
-
-    atomic_write_bytes(path, data)
+        atomic_write_bytes(path, self.render().encode("utf-8"))
 
 
 def jsonable(obj):

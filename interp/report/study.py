@@ -12,7 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from interp.report.html import Page, json_dumps, write_file
+from interp.checkpoints import atomic_write_bytes
+from interp.report.html import Page, json_dumps
 
 
 def parse_args(name: str, description: str, argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,7 +64,7 @@ class Study:
         out = Path(self.args.out)
         out.mkdir(parents=True, exist_ok=True)
         json_path, html_path = out / f"{self.name}.json", out / f"{self.name}.html"
-        write_file(json_path, json_dumps(self.results).encode())
+        atomic_write_bytes(json_path, json_dumps(self.results).encode())
         self.page.write(html_path)
         self.log(f"wrote {json_path} and {html_path}")
         return json_path, html_path
