@@ -136,6 +136,19 @@ def attribution_spread(model, task, device=None) -> torch.Tensor:
     return torch.where(l2 > 0, l1 * l1 / (c.shape[0] * l2.clamp_min(1e-300)), torch.zeros_like(l1)).float().cpu()
 
 
+# The two task-agnostic scores built on each neuron's attribution to the given training labels.
+_ATTRIBUTION_SCORES = {
+    "coherence": (
+        attribution_coherence,
+        "sum_i c_m(i) / sum_i |c_m(i)|, c_m(i) = h_m(x_i) (W_m[y_i] - mean_c W_m[c]) over training examples",
+    ),
+    "spread": (
+        attribution_spread,
+        "(sum_i |c_m(i)|)^2 / (n sum_i c_m(i)^2), c_m(i) = h_m(x_i) (W_m[y_i] - mean_c W_m[c]) over training examples",
+    ),
+}
+
+
 def neuron_scores(model, task=None, kind: str = "strength", device=None) -> NeuronScores:
     """One score per hidden neuron, higher = more generalising: "ipr" (Fourier IPR, Doshi et al.;
     task-specific), "strength" (||w||_inf act(||u||_inf + ||v||_inf), coexistence paper; weights only),
@@ -160,28 +173,13 @@ def neuron_scores(model, task=None, kind: str = "strength", device=None) -> Neur
         if is_transformer(model):
             definition += " with u_m = v_m = (W_E[:p] @ W_in)[:, m], w_m = (W_out @ W_U)[m]"
         return NeuronScores(kind, strength_scores(model, device=device), False, definition)
-    if kind == "coherence":
+    if kind in _ATTRIBUTION_SCORES:
         if task is None:
             raise SpecError(
-                "neuron_scores", "task", None, "a Task for kind='coherence' (its training inputs and given labels)"
+                "neuron_scores", "task", None, f"a Task for kind={kind!r} (its training inputs and given labels)"
             )
-        return NeuronScores(
-            kind,
-            attribution_coherence(model, task, device=device),
-            False,
-            "sum_i c_m(i) / sum_i |c_m(i)|, c_m(i) = h_m(x_i) (W_m[y_i] - mean_c W_m[c]) over training examples",
-        )
-    if kind == "spread":
-        if task is None:
-            raise SpecError(
-                "neuron_scores", "task", None, "a Task for kind='spread' (its training inputs and given labels)"
-            )
-        return NeuronScores(
-            kind,
-            attribution_spread(model, task, device=device),
-            False,
-            "(sum_i |c_m(i)|)^2 / (n sum_i c_m(i)^2), c_m(i) = h_m(x_i) (W_m[y_i] - mean_c W_m[c]) over training examples",
-        )
+        score, definition = _ATTRIBUTION_SCORES[kind]
+        return NeuronScores(kind, score(model, task, device=device), False, definition)
     raise SpecError("neuron_scores", "kind", kind, f"one of {list(SCORE_KINDS)}")
 
 
