@@ -12,8 +12,6 @@ sizes, whose plateau per parameter is the capacity (probes.memorization).
 
 from __future__ import annotations
 
-import sys
-
 
 def settings(quick: bool) -> dict:
     if quick:
@@ -166,4 +164,3 @@ def main(argv: list[str] | None = None) -> dict:
 
 if __name__ == "__main__":
     main()
-    sys.exit(0)

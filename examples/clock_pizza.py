@@ -13,7 +13,6 @@ irrelevance (clock near 1, pizza lower) and the verdict of circuits.clock_pizza.
 from __future__ import annotations
 
 import statistics
-import sys
 
 
 def settings(quick: bool) -> dict:
@@ -155,4 +154,3 @@ def main(argv: list[str] | None = None) -> dict:
 
 if __name__ == "__main__":
     main()
-    sys.exit(0)

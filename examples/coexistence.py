@@ -14,8 +14,6 @@ and, for the widest model at each noise level, an ablation table over three neur
 
 from __future__ import annotations
 
-import sys
-
 
 def settings(quick: bool) -> dict:
     if quick:
@@ -203,4 +201,3 @@ def main(argv: list[str] | None = None) -> dict:
 
 if __name__ == "__main__":
     main()
-    sys.exit(0)

@@ -13,8 +13,6 @@ neurons (high IPR, probes.fourier.classify_neurons).
 
 from __future__ import annotations
 
-import sys
-
 PHASES = ("coexistence", "partial inversion", "full inversion", "memorisation", "forgetting")
 
 
@@ -141,4 +139,3 @@ def main(argv: list[str] | None = None) -> dict:
 
 if __name__ == "__main__":
     main()
-    sys.exit(0)

@@ -12,7 +12,6 @@ falls toward 25-30%; symmetric operations need less data; x^3 + xy^2 + y never g
 from __future__ import annotations
 
 import statistics
-import sys
 
 FULL_OPS = (
     "x+y",
@@ -203,4 +202,3 @@ def main(argv: list[str] | None = None) -> dict:
 
 if __name__ == "__main__":
     main()
-    sys.exit(0)
