@@ -77,11 +77,11 @@ def main(argv=None):
 
     t_loop, ref = _timed(lambda: loop_neuron_patch(model, task, args.n_pairs))
     t_closed, closed = _timed(
-        lambda: activation_patch(model, task, "post", per="neuron", n_pairs=args.n_pairs, method="closed_form"),
+        lambda: activation_patch(model, task, hook="post", per="neuron", n_pairs=args.n_pairs, method="closed_form"),
         repeat=3,
     )
     t_exp, exp = _timed(
-        lambda: activation_patch(model, task, "post", per="neuron", n_pairs=args.n_pairs, method="expanded_batch")
+        lambda: activation_patch(model, task, hook="post", per="neuron", n_pairs=args.n_pairs, method="expanded_batch")
     )
     err_c = float((closed.values.reshape(-1) - ref).abs().max())
     err_e = float((exp.values.reshape(-1) - ref).abs().max())
@@ -96,8 +96,8 @@ def main(argv=None):
     scores = torch.randn(n, generator=torch.Generator().manual_seed(0))
     fractions = tuple(i / 10 for i in range(11))
     masks, _ = prune_masks(scores, fractions, "ascending")
-    t_seq, seq = _timed(lambda: [ablate(model, task, masks[i], kind="mean").metrics for i in range(len(fractions))])
-    t_curve, curve = _timed(lambda: prune_curve(model, task, scores, fractions, kind="mean"))
+    t_seq, seq = _timed(lambda: [ablate(model, task, neurons=masks[i], kind="mean").metrics for i in range(len(fractions))])
+    t_curve, curve = _timed(lambda: prune_curve(model, task, scores=scores, fractions=fractions, kind="mean"))
     err_p = max(abs(curve.metrics["test_loss"][i] - seq[i]["test_loss"]) for i in range(len(fractions)))
     print(f"pruning curve, {len(fractions)} fractions over {len(task.inputs)} pairs (mean ablation):")
     print(

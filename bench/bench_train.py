@@ -232,7 +232,7 @@ def main(argv=None) -> int:
         print(json.dumps(bench_transformer_here(args.tf_steps, args.repeats, args.device)))
         return 0
 
-    from interp.errors import resolve_device
+    from interp.device import resolve_device
 
     args.device = str(resolve_device(args.device))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

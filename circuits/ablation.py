@@ -25,24 +25,24 @@ from dataclasses import dataclass
 
 import torch
 
-from circuits._common import (
+from circuits.scores import DEFAULT_SCORE, score_values
+from interp.checkpoints.subject import resolve_subject
+from interp.device import model_device
+from interp.errors import ShapeError, SpecError
+from interp.interventions import (
     DEFAULT_MAX_ROWS,
-    ResultMixin,
     answer_position,
     as_index_mask,
     cache_hooks,
-    check_task,
     closed_form_chunk,
-    is_transformer,
     layout,
     linear_readout,
-    model_device,
     neuron_hook_name,
-    on_device,
     run_variants,
 )
-from interp.errors import ShapeError, SpecError
 from interp.metrics import all_logits, subset_metrics
+from interp.models import is_transformer
+from interp.results import Result
 
 KINDS = ("zero", "mean", "resample")
 ORDERS = ("ascending", "descending")
@@ -50,7 +50,7 @@ DEFAULT_FRACTIONS = tuple(i / 10 for i in range(11))
 
 
 @dataclass(frozen=True, eq=False)
-class AblationResult(ResultMixin):
+class AblationResult(Result):
     """Metrics (interp.evaluate keys) of the model with some neurons/heads ablated, and without."""
 
     kind: str  # zero | mean | resample
@@ -62,7 +62,7 @@ class AblationResult(ResultMixin):
 
 
 @dataclass(frozen=True, eq=False)
-class BatchAblation(ResultMixin):
+class BatchAblation(Result):
     """Metrics of M neuron ablations evaluated together: metrics[key] is a list of M values."""
 
     kind: str
@@ -77,7 +77,7 @@ class BatchAblation(ResultMixin):
 
 
 @dataclass(frozen=True, eq=False)
-class PruneCurve(ResultMixin):
+class PruneCurve(Result):
     """Accuracies and losses after pruning the first fraction f of neurons in score order, per f."""
 
     fractions: tuple[float, ...]
@@ -186,26 +186,30 @@ def _expand_mask(mask: torch.Tensor, axis: str) -> torch.Tensor:
 
 @contextmanager
 def ablated(
-    model,
-    neurons=None,
+    subject,
+    task=None,
     *,
+    neurons=None,
     heads=None,
     kind: str = "zero",
-    task=None,
     hook: str | None = None,
     reference="all",
     seed: int = 0,
+    device=None,
 ):
     """Context manager: inside it, `model` runs with the given neurons (indices or bool mask on
     `hook`, default `model.neuron_hook`; or {hook: indices}) and/or heads ([(layer, head)], their
     hook_z) ablated by kind "zero", "mean" or "resample" (reference inputs: `task`'s table or its
     training split, or pairs [R, 2]).
 
-        with ablated(model, [3, 17], kind="mean", task=task):
-            logits = model.pair_logits(pairs)
+        with ablated(model, task, neurons=[3, 17], kind="mean") as m:
+            logits = m.pair_logits(pairs)
+
+    It yields the model the hooks are installed on: `subject`'s model, or its copy on `device`.
     """
     if kind not in KINDS:
         raise SpecError("ablated", "kind", kind, f"one of {list(KINDS)}")
+    model, task = resolve_subject(subject, task, where="ablated", need_task=False, device=device)
     specs = _specs(model, neurons, heads, hook)
     refs = _reference_acts(model, task, {name for name, _, _ in specs}, kind, reference)
     dev = model_device(model)
@@ -233,10 +237,10 @@ def ablated(
 
 
 def ablate(
-    model,
-    task,
-    neurons=None,
+    subject,
+    task=None,
     *,
+    neurons=None,
     heads=None,
     kind: str = "zero",
     hook: str | None = None,
@@ -246,14 +250,13 @@ def ablate(
 ) -> AblationResult:
     """Accuracies and losses (interp.evaluate keys: test, clean training, noisy training against given
     and true labels) with the neurons and/or heads ablated (zero, mean or resample), beside the intact model's."""
-    model = on_device(model, device)
-    check_task(model, task)
+    model, task = resolve_subject(subject, task, where="ablate", device=device)
     was_training = model.training
     model.eval()
     try:
         specs = _specs(model, neurons, heads, hook)
         baseline = subset_metrics(all_logits(model, task), task)
-        with ablated(model, neurons, heads=heads, kind=kind, task=task, hook=hook, reference=reference, seed=seed):
+        with ablated(model, task, neurons=neurons, heads=heads, kind=kind, hook=hook, reference=reference, seed=seed):
             metrics = subset_metrics(all_logits(model, task), task)
     finally:
         model.train(was_training)
@@ -269,10 +272,10 @@ def ablate(
 
 @torch.no_grad()
 def ablate_batch(
-    model,
-    task,
-    masks: torch.Tensor,
+    subject,
+    task=None,
     *,
+    masks: torch.Tensor,
     kind: str = "zero",
     hook: str | None = None,
     reference="all",
@@ -289,8 +292,7 @@ def ablate_batch(
         raise SpecError("ablate_batch", "kind", kind, f"one of {list(KINDS)}")
     if method not in ("auto", "closed_form", "expanded_batch"):
         raise SpecError("ablate_batch", "method", method, "'auto', 'closed_form' or 'expanded_batch'")
-    model = on_device(model, device)
-    check_task(model, task)
+    model, task = resolve_subject(subject, task, where="ablate_batch", device=device)
     dev = model_device(model)
     name = neuron_hook_name(model, hook)
     lay = layout(model, name)
@@ -368,17 +370,6 @@ def ablate_batch(
     )
 
 
-def _score_values(model, task, scores) -> tuple[torch.Tensor, str]:
-    if isinstance(scores, str):
-        from circuits.partition import neuron_scores
-
-        s = neuron_scores(model, task, kind=scores)
-        return s.values, s.kind
-    if hasattr(scores, "values") and hasattr(scores, "kind"):
-        return torch.as_tensor(scores.values), str(scores.kind)
-    return torch.as_tensor(scores), "user"
-
-
 def prune_masks(scores: torch.Tensor, fractions, order: str = "ascending") -> tuple[torch.Tensor, tuple[int, ...]]:
     """masks [M, n] (True = pruned): the first round(f * n) neurons in `order` of the scores, per f."""
     if order not in ORDERS:
@@ -395,13 +386,13 @@ def prune_masks(scores: torch.Tensor, fractions, order: str = "ascending") -> tu
 
 
 def prune_curve(
-    model,
-    task,
-    scores,
+    subject,
+    task=None,
+    *,
+    scores=DEFAULT_SCORE,
     fractions=DEFAULT_FRACTIONS,
     order: str = "ascending",
     kind: str = "zero",
-    *,
     hook: str | None = None,
     reference="all",
     seed: int = 0,
@@ -413,14 +404,13 @@ def prune_curve(
     losses at each step, all steps evaluated together (Doshi et al. 2024: pruning the lowest-IPR
     neurons first removes the memorised noisy labels while test accuracy stays; highest first does
     the opposite)."""
-    values, score_name = _score_values(model, task, scores)
+    model, task = resolve_subject(subject, task, where="prune_curve", device=device)
+    values, score_name = score_values(model, task, scores)
     n = _hook_width(model, neuron_hook_name(model, hook))
     if values.shape != (n,):
         raise ShapeError(f"scores must have one value per neuron, [{n}], got {list(values.shape)}.")
     masks, counts = prune_masks(values, fractions, order)
-    batch = ablate_batch(
-        model, task, masks, kind=kind, hook=hook, reference=reference, seed=seed, device=device, method=method
-    )
+    batch = ablate_batch(model, task, masks=masks, kind=kind, hook=hook, reference=reference, seed=seed, method=method)
     return PruneCurve(
         fractions=tuple(float(f) for f in fractions),
         n_pruned=counts,

@@ -35,23 +35,20 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from circuits._common import (
-    DEFAULT_MAX_ROWS,
-    ResultMixin,
-    check_task,
-    is_transformer,
-    max_rows_for,
-    model_device,
-    on_device,
-)
+from interp.checkpoints.subject import resolve_subject
+from interp.device import model_device
 from interp.errors import SpecError
-from interp.metrics import all_logits, subset_metrics
+from interp.interventions import DEFAULT_MAX_ROWS, max_rows_for
+from interp.metrics import all_logits, evaluate
+from interp.models import is_transformer
+from interp.results import Result
+from probes.gromov import phase_fit
 
 DEFAULT_THRESHOLDS = {"pizza_min_symmetricity": 0.95, "clock_max_symmetricity": 0.85, "min_test_acc": 0.9}
 
 
 @dataclass(frozen=True, eq=False)
-class CircuitVerdict(ResultMixin):
+class CircuitVerdict(Result):
     """Clock, pizza or neither, with the measures and the thresholds that decided it."""
 
     verdict: str  # clock | pizza | neither
@@ -75,14 +72,19 @@ def _triples(p: int, n_triples: int, seed: int) -> torch.Tensor:
 
 
 def gradient_symmetricity(
-    model, task=None, n_triples: int = 4096, seed: int = 0, device=None, max_rows: int | None = DEFAULT_MAX_ROWS
+    subject,
+    task=None,
+    *,
+    n_triples: int = 4096,
+    seed: int = 0,
+    device=None,
+    max_rows: int | None = DEFAULT_MAX_ROWS,
 ) -> float:
     """Mean over triples (a, b, c) of cos(dQ_c/dE_a, dQ_c/dE_b) (Zhong et al. 2023), E the operands'
     input embeddings (transformer: W_E rows before the positional embedding; MLP: one-hot inputs),
     Q_c the answer logit of class c. All triples share one backward pass per chunk: each example's
     embeddings are separate rows of one leaf tensor, so a summed objective gives per-example gradients."""
-    model = on_device(model, device)
-    check_task(model, task)
+    model, task = resolve_subject(subject, task, where="gradient_symmetricity", need_task=False, device=device)
     dev = model_device(model)
     p = model.p
     trip = _triples(p, n_triples, seed).to(dev)
@@ -112,18 +114,15 @@ def gradient_symmetricity(
     return float(torch.cat(sims).mean())
 
 
-def distance_irrelevance(model, task, device=None) -> float:
+def distance_irrelevance(subject, task=None, *, device=None) -> float:
     """Zhong et al.'s q: the correct-answer logit over every pair of the task's table grouped by
     d = (a - b) mod p; mean over d of its std within the group, divided by its std over all pairs
     (population std both times)."""
-    if task is None:
-        raise SpecError("distance_irrelevance", "task", None, "a Task (its table and its correct answers)")
+    model, task = resolve_subject(subject, task, where="distance_irrelevance", device=device)
     if task.operation.group != "Zp":
         raise SpecError(
             "distance_irrelevance", "task.spec.op", task.spec.op, "an operation on residues mod p (distance a - b)"
         )
-    model = on_device(model, device)
-    check_task(model, task)
     was_training = model.training
     model.eval()
     try:
@@ -142,7 +141,7 @@ def distance_irrelevance(model, task, device=None) -> float:
 
 
 def classify_circuit(
-    model, task, *, n_triples: int = 4096, seed: int = 0, thresholds: dict | None = None, device=None
+    subject, task=None, *, n_triples: int = 4096, seed: int = 0, thresholds: dict | None = None, device=None
 ) -> CircuitVerdict:
     """Clock, pizza or neither (Zhong et al. 2023) from gradient symmetricity (the deciding measure)
     and distance irrelevance (reported); thresholds calibrated on transformers trained with attention
@@ -151,16 +150,10 @@ def classify_circuit(
     unknown = set(th) - set(DEFAULT_THRESHOLDS)
     if unknown:
         raise SpecError("classify_circuit", "thresholds", sorted(unknown), f"keys among {sorted(DEFAULT_THRESHOLDS)}")
-    model = on_device(model, device)
-    check_task(model, task)
+    model, task = resolve_subject(subject, task, where="classify_circuit", device=device)
     sym = gradient_symmetricity(model, task, n_triples=n_triples, seed=seed)
     dist = distance_irrelevance(model, task)
-    was_training = model.training
-    model.eval()
-    try:
-        test_acc = float(subset_metrics(all_logits(model, task), task)["test_acc"])
-    finally:
-        model.train(was_training)
+    test_acc = float(evaluate(model, task)["test_acc"])
     if not test_acc >= th["min_test_acc"]:
         verdict, reason = (
             "neither",
@@ -174,18 +167,13 @@ def classify_circuit(
         verdict, reason = "neither", f"gradient symmetricity {sym:.3f} between the clock and pizza thresholds"
     fit = None
     if not is_transformer(model) and task.spec.op in ("x+y", "x-y"):
-        try:
-            from probes.gromov import phase_fit
-        except ImportError:  # probes not installed: the verdict stands without the fit
-            fit = None
-        else:
-            pf = phase_fit(model, task)
-            fit = {
-                "relation": pf.relation,
-                "mean_error": pf.mean_error,
-                "median_error": pf.median_error,
-                "weighted_mean_error": pf.weighted_mean_error,
-            }
+        pf = phase_fit(model, task)
+        fit = {
+            "relation": pf.relation,
+            "mean_error": pf.mean_error,
+            "median_error": pf.median_error,
+            "weighted_mean_error": pf.weighted_mean_error,
+        }
     return CircuitVerdict(
         verdict=verdict,
         gradient_symmetricity=sym,

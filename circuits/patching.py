@@ -30,25 +30,24 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from circuits._common import (
+from interp.checkpoints.subject import resolve_subject
+from interp.device import model_device
+from interp.errors import ShapeError, SpecError
+from interp.interventions import (
     DEFAULT_MAX_ROWS,
     POSITION_AXIS,
-    ResultMixin,
     answer_position,
     as_index_mask,
     cache_hooks,
-    check_task,
     closed_form_chunk,
-    is_transformer,
     last_position,
     layout,
     linear_readout,
-    model_device,
-    on_device,
     resolve_hooks,
     run_variants,
 )
-from interp.errors import ShapeError, SpecError
+from interp.models import is_transformer
+from interp.results import Result
 
 CORRUPTIONS = ("a", "b", "both")
 PER = ("all", "pos", "head", "head_pos", "neuron", "sets")
@@ -57,7 +56,7 @@ DIRECTIONS = ("denoise", "noise")
 
 
 @dataclass(frozen=True, eq=False)
-class PatchResult(ResultMixin):
+class PatchResult(Result):
     """The metric after each patch, shaped like TransformerLens's patching results."""
 
     values: torch.Tensor  # shaped as axis_names, e.g. [n_layers, pos]
@@ -264,10 +263,10 @@ def _closed_form(masks, src_act, tgt_act, tgt_logits, readout, transform, metric
 
 @torch.no_grad()
 def activation_patch(
-    model,
+    subject,
     task=None,
-    hook: str = "post",
     *,
+    hook: str = "post",
     per: str = "neuron",
     layers=None,
     neuron_sets=None,
@@ -311,8 +310,7 @@ def activation_patch(
         )
     if method not in ("auto", "closed_form", "expanded_batch"):
         raise SpecError("activation_patch", "method", method, "'auto', 'closed_form' or 'expanded_batch'")
-    model = on_device(model, device)
-    check_task(model, task)
+    model, task = resolve_subject(subject, task, where="activation_patch", need_task=False, device=device)
     dev = model_device(model)
     was_training = model.training
     model.eval()

@@ -2,7 +2,7 @@
 
 A two-layer MLP f(a, b) = W (U e_a + V e_b)^2 (no biases) is trained with MSE on one-hot targets on
 (a + b) mod p, with a fraction xi of the training labels replaced by uniform random labels. Each
-cell is labelled by Doshi et al.'s accuracy rules (`interp.zoo.phase`): coexistence, partial
+cell is labelled by Doshi et al.'s accuracy rules (`probes.memorization.phase`): coexistence, partial
 inversion, full inversion, memorisation or forgetting. Also recorded per cell: the accuracy on the
 corrupted training examples against their given and their true labels, and the share of periodic
 neurons (high IPR, probes.fourier.classify_neurons).
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> dict:
     from interp.report import figures
     from interp.report.study import Study, parse_args
     from interp.train import TrainConfig, train_many
-    from interp.zoo import phase
+    from probes.memorization import phase
     from probes.fourier import classify_neurons
 
     args = parse_args("doshi_phase", "Doshi et al.'s phase diagram: label noise x weight decay.", argv)

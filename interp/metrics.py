@@ -70,3 +70,15 @@ def evaluate(model, task, device=None) -> dict[str, float]:
         return subset_metrics(all_logits(model, task, device=device), task)
     finally:
         model.train(was_training)
+
+
+def first_step(points, threshold: float, *, below: bool = False) -> int | None:
+    """The first step of (step, value) pairs, in step order, at which value >= threshold (value <=
+    threshold with below=True); None and NaN values are skipped; None when it never happens. The one
+    helper behind T_mem / T_gen, the zoo's steps to 99% and the progress measures' first crossings."""
+    for step, value in sorted(points, key=lambda sv: sv[0]):
+        if value is None or value != value:
+            continue
+        if (value <= threshold) if below else (value >= threshold):
+            return int(step)
+    return None

@@ -388,3 +388,10 @@ class Task:
         extra = f", label_noise={s.label_noise} ({s.noise_kind})" if s.label_noise else ""
         extra += ", random_labels=True" if s.random_labels else ""
         return f"Task({s.op!r} mod {s.p}, n_train={self.n_train}, n_test={self.n_test}{extra}, seed={s.seed})"
+
+
+def all_pairs(p: int, device=None) -> torch.Tensor:
+    """[p*p, 2] long: every (a, b) in Z_p x Z_p, a-major (row a*p + b), the order of `Task.grid`."""
+    a = torch.arange(p, device=device).repeat_interleave(p)
+    b = torch.arange(p, device=device).repeat(p)
+    return torch.stack([a, b], dim=1)

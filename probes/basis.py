@@ -87,14 +87,14 @@ def ipr(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     v_hat = |rfft(v)| (frequencies 0..p//2, the constant included). 1 for a pure cosine, about
     2 / (p/2) for Gaussian noise; a zero vector gets 0. Scale-free: each vector is divided by its
     largest entry first, so weight-decayed neurons of norm ~1e-20 do not underflow in float32."""
-    X = dft(_unit_max(x, dim), dim=dim)
+    X = dft(unit_max(x, dim), dim=dim)
     a2 = X.real**2 + X.imag**2  # |X_k|^2
     num = (a2 * a2).sum(dim)
     den = a2.sum(dim) ** 2
     return torch.where(den > 0, num / den.clamp_min(torch.finfo(den.dtype).tiny), torch.zeros_like(num))
 
 
-def _unit_max(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+def unit_max(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """x divided by max |x| along `dim` (zero vectors stay zero): spectra shares and IPR are
     scale-invariant, and this keeps tiny vectors out of float underflow."""
     x = x.float() if not x.is_floating_point() else x

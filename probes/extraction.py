@@ -19,21 +19,24 @@ from dataclasses import dataclass, field
 
 import torch
 
+from interp.checkpoints.subject import resolve_subject
 from interp.errors import SpecError
+from interp.interventions import activation_grid
 from interp.metrics import evaluate
-from probes._common import ResultMixin, check_task, model_family, model_on, pick_device, require_task, resolve
+from interp.models import model_family
+from interp.results import Result
 from probes.fourier import (
-    _mlp_vectors,
+    DEFAULT_KEY_RULE,
     dft,
     key_frequencies,
+    mlp_neuron_vectors,
     n_frequencies,
-    neuron_activation_grid,
     neuron_spectra,
 )
 
 
 @dataclass(frozen=True, eq=False)
-class FrequencyFiltrationResult(ResultMixin):
+class FrequencyFiltrationResult(Result):
     """The generalisation network G, the residual R and the accuracies of raw, G and R.
 
     metrics["raw" | "g" | "r"] are `interp.evaluate` dicts ("test_acc", "train_clean_acc",
@@ -64,7 +67,7 @@ def project_frequencies(x: torch.Tensor, keep: torch.Tensor, dim: int = -1) -> t
 
 
 @torch.no_grad()
-def _filter_mlp(model, dev):
+def _filter_mlp(model):
     """G and R of a one-hot MLP: per neuron, u, v, w projected on their dominant frequency k_m
     (irfft of the rfft masked to bin k_m, all neurons at once); R = original - G."""
     cfg = model.cfg
@@ -76,13 +79,12 @@ def _filter_mlp(model, dev):
             "'onehot' (the filtration acts on u_m, v_m over input tokens)",
             "Filter a one-hot MLP, or fold W_E into U and V first.",
         )
-    vecs = _mlp_vectors(model, dev)  # [n, 3, p]: u, v, w
-    dom = neuron_spectra(model, device=dev).dominant_freq.to(dev)  # [n]
+    vecs = mlp_neuron_vectors(model)  # [n, 3, p]: u, v, w
+    dom = neuron_spectra(model).dominant_freq.to(vecs.device)  # [n]
     keep = torch.nn.functional.one_hot(dom, n_frequencies(model.p)).bool()[:, None, :]  # [n, 1, F]
     g_vecs = project_frequencies(vecs, keep)  # [n, 3, p]
     r_vecs = vecs - g_vecs
-    base = model_on(model, dev)
-    g_model, r_model = copy.deepcopy(base), copy.deepcopy(base)
+    g_model, r_model = copy.deepcopy(model), copy.deepcopy(model)
     for net, v in ((g_model, g_vecs), (r_model, r_vecs)):
         net.U.copy_(v[:, 0].to(net.U.dtype))
         if not cfg.tied:
@@ -96,16 +98,16 @@ def _filter_mlp(model, dev):
 
 
 @torch.no_grad()
-def _filter_transformer(model, dev, k, parts, rule):
+def _filter_transformer(model, k, parts, rule):
     """G and R of a transformer: W_U (and W_E[:p]) projected on the constant and the key frequencies."""
     allowed = {"unembed", "embed", "neurons"}
     if not set(parts) <= allowed or not parts:
         raise SpecError("frequency_filtration", "parts", parts, f"a non-empty subset of {sorted(allowed)}")
-    freqs = key_frequencies(model, rule=rule, k=k, device=dev)
-    keep = torch.zeros(n_frequencies(model.p), dtype=torch.bool, device=dev)
+    freqs = key_frequencies(model, rule=rule, k=k)
+    keep = torch.zeros(n_frequencies(model.p), dtype=torch.bool, device=model.unembed.W_U.device)
     keep[freqs] = True
     keep[0] = True  # the constant: no effect on the unembedding's argmax; a bias for the embedding
-    base = model_on(model, dev)
+    base = model
     g_model, r_model = copy.deepcopy(base), copy.deepcopy(base)
     num = den = 0.0
     if "unembed" in parts:
@@ -122,7 +124,7 @@ def _filter_transformer(model, dev, k, parts, rule):
         r_model.embed.W_E[: model.p].copy_((w[: model.p].float() - g).to(w.dtype))
         num, den = num + float((g**2).sum()), den + float((w[: model.p].float() ** 2).sum())
     if "neurons" in parts:
-        acts = neuron_activation_grid(base, device=dev)  # [p, p, n]: a, b, neuron
+        acts = activation_grid(base)  # [p, p, n]: a, b, neuron
         g_acts = project_frequencies(project_frequencies(acts, keep, dim=0), keep, dim=1)
         _substitute_neurons(g_model, g_acts)
         _substitute_neurons(r_model, acts - g_acts)
@@ -163,12 +165,13 @@ def _substitute_neurons(model, table: torch.Tensor) -> None:
 
 
 def frequency_filtration(
-    model,
+    subject,
     task=None,
+    *,
     device=None,
     k: int | None = None,
     parts: tuple[str, ...] = ("unembed",),
-    rule: str = "unembedding",
+    rule: str = DEFAULT_KEY_RULE,
 ) -> FrequencyFiltrationResult:
     """Frequency filtration (coexistence paper): the dominant-frequency network G and its residual
     R = original - G, both real modules of the same config, with `interp.evaluate` metrics of raw,
@@ -176,21 +179,13 @@ def frequency_filtration(
     (default: the max/4 rule) of the `rule` spectrum, filtered in `parts` ("unembed", "embed",
     "neurons": the last layer's neuron activations over the (a, b) grid, substituted by hooks).
     Claim it tests: under label noise G reaches near-perfect test accuracy while R holds the noise.
-    `model` may be a loaded checkpoint (then task defaults to its task).
     """
-    model, task = resolve(model, task)
-    require_task("frequency_filtration", task)
-    check_task(model, task)
-    dev = pick_device(model, device)
+    model, task = resolve_subject(subject, task, where="frequency_filtration", device=device)
     if model_family(model) == "mlp":
-        g, r, dom, kept, frac, method = _filter_mlp(model, dev)
+        g, r, dom, kept, frac, method = _filter_mlp(model)
     else:
-        g, r, dom, kept, frac, method = _filter_transformer(model, dev, k, tuple(parts), rule)
-    metrics = {
-        "raw": evaluate(model_on(model, dev), task, device=dev),
-        "g": evaluate(g, task, device=dev),
-        "r": evaluate(r, task, device=dev),
-    }
+        g, r, dom, kept, frac, method = _filter_transformer(model, k, tuple(parts), rule)
+    metrics = {"raw": evaluate(model, task), "g": evaluate(g, task), "r": evaluate(r, task)}
     return FrequencyFiltrationResult(
         family=model_family(model),
         method=method,

@@ -19,19 +19,12 @@ from dataclasses import dataclass, field
 
 import torch
 
+from interp.checkpoints.subject import resolve_subject
 from interp.errors import SpecError
-from probes._common import (
-    ResultMixin,
-    all_pairs,
-    check_task,
-    model_family,
-    model_on,
-    pick_device,
-    resolve,
-)
-from probes._stats import gmm2, otsu_split
+from interp.interventions import activation_grid
+from interp.models import model_family
+from interp.results import Result
 from probes.basis import (  # noqa: F401  (re-exported: the basis and DFT helpers are part of this module's API)
-    _unit_max,
     basis_frequencies,
     basis_labels,
     dft,
@@ -40,40 +33,25 @@ from probes.basis import (  # noqa: F401  (re-exported: the basis and DFT helper
     ipr,
     n_frequencies,
     random_ipr,
+    unit_max,
 )
+from probes.stats import gmm2, otsu_split
 
 NANDA_SHARE = 0.85  # Nanda et al.: a neuron belongs to frequency k if >= 85% of its variance is in block k
 KEY_FRACTION = 0.25  # Nanda et al.: a key frequency has Fourier norm > max / 4
+DEFAULT_KEY_RULE = "embedding"  # every function that picks key frequencies uses this rule unless told
 
 
 # ----- per-neuron spectra ------------------------------------------------------------------------
-@torch.no_grad()
-def neuron_activation_grid(model, device=None, batch_size: int = 8192) -> torch.Tensor:
+def neuron_activation_grid(subject, task=None, *, device=None) -> torch.Tensor:
     """Hidden-neuron activations at the answer position over every (a, b) in Z_p x Z_p: [p, p, n]
-    (indexed a, b, neuron), read with a hook on `model.neuron_hook` (also on pairs outside the task's
-    table, e.g. b = 0 for division: the spectrum is that of the function the network computes)."""
-    dev = pick_device(model, device)
-    m = model_on(model, dev)
-    pairs = all_pairs(model.p, device=dev)
-    grabbed: list[torch.Tensor] = []
-
-    def grab(_module, _inputs, out):
-        grabbed.append((out[:, -1] if out.ndim == 3 else out).float())
-
-    handle = m.get_submodule(m.neuron_hook).register_forward_hook(grab)
-    was_training = m.training
-    m.eval()
-    try:
-        for i in range(0, len(pairs), batch_size):
-            m.pair_logits(pairs[i : i + batch_size])
-    finally:
-        handle.remove()
-        m.train(was_training)
-    return torch.cat(grabbed).reshape(model.p, model.p, -1)
+    (indexed a, b, neuron; `interp.interventions.activation_grid` of the subject's model)."""
+    model, _ = resolve_subject(subject, task, where="neuron_activation_grid", need_task=False, device=device)
+    return activation_grid(model)
 
 
 @dataclass(frozen=True, eq=False)
-class NeuronSpectra(ResultMixin):
+class NeuronSpectra(Result):
     """Per-neuron Fourier spectra over the folded frequencies 0..p//2.
 
     power: [n, F] share of each neuron's power at each frequency (MLP: mean over u, v, w of each
@@ -98,10 +76,10 @@ class NeuronSpectra(ResultMixin):
     cell_power: torch.Tensor | None = field(default=None, repr=False)  # transformer: [n, F, F]
 
 
-def _mlp_vectors(model, dev) -> torch.Tensor:
-    """[n, 3, p]: (u_m, v_m, w_m) of every neuron."""
-    w_in = model.neuron_in_weights().detach().to(dev).float()  # [n, 2, p]
-    w_out = model.neuron_out_weights().detach().to(dev).float()  # [n, p]
+def mlp_neuron_vectors(model) -> torch.Tensor:
+    """[n, 3, p]: (u_m, v_m, w_m) of every neuron of an MLP, float32 on the model's device."""
+    w_in = model.neuron_in_weights().detach().float()  # [n, 2, p]
+    w_out = model.neuron_out_weights().detach().float()  # [n, p]
     return torch.cat([w_in, w_out[:, None]], dim=1)
 
 
@@ -111,18 +89,17 @@ def _argmax_nonzero(power: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def neuron_spectra(model, device=None) -> NeuronSpectra:
+def neuron_spectra(subject, task=None, *, device=None) -> NeuronSpectra:
     """Every neuron's folded Fourier spectrum, dominant non-zero frequency (plus and minus folded
     together), the share of power there, and its IPR; batched over all neurons (one FFT).
     MLP: DFT of u_m, v_m (input weights) and w_m (output weights), as Doshi et al. and the
     coexistence paper. Transformer: 2-D DFT of each neuron's activation over the (a, b) grid,
     centred, with Nanda et al.'s 3x3-block share per frequency."""
-    model, _ = resolve(model)
+    model, _ = resolve_subject(subject, task, where="neuron_spectra", need_task=False, device=device)
     family = model_family(model)
-    dev = pick_device(model, device)
     p = model.p
     if family == "mlp":
-        vecs = _unit_max(_mlp_vectors(model, dev))  # [n, 3, p], each vector scaled to max |.| = 1
+        vecs = unit_max(mlp_neuron_vectors(model))  # [n, 3, p], each vector scaled to max |.| = 1
         pw = frequency_power(vecs)  # [n, 3, F]
         pw_norm = pw / pw.sum(-1, keepdim=True).clamp_min(torch.finfo(pw.dtype).tiny)
         power = pw_norm.mean(1)  # [n, F]
@@ -139,9 +116,9 @@ def neuron_spectra(model, device=None) -> NeuronSpectra:
             method="mean over u, v, w of the rfft power / IPR of each vector",
             power_uvw=pw_norm.cpu(),
         )
-    acts = neuron_activation_grid(model, device=dev)  # [p, p, n]
+    acts = activation_grid(model)  # [p, p, n]
     acts = acts - acts.mean((0, 1), keepdim=True)
-    cell = grid_cell_power(_unit_max(acts.reshape(-1, acts.shape[-1]), dim=0).reshape(acts.shape))  # [n, F, F]
+    cell = grid_cell_power(unit_max(acts.reshape(-1, acts.shape[-1]), dim=0).reshape(acts.shape))  # [n, F, F]
     total = cell.sum((1, 2)).clamp_min(torch.finfo(cell.dtype).tiny)
     diag = torch.diagonal(cell, dim1=1, dim2=2)  # [n, F]: (k, k)
     block = diag + cell[:, 0, :] + cell[:, :, 0]
@@ -192,60 +169,58 @@ def frequency_profile(cell: torch.Tensor) -> torch.Tensor:
     return prof
 
 
-def neuron_ipr(model, device=None) -> torch.Tensor:
+def neuron_ipr(subject, task=None, *, device=None) -> torch.Tensor:
     """[n_neurons] IPR of every neuron: MLP mean over u, v, w of (||v_hat||_4 / ||v_hat||_2)^4 with
     v_hat = |rfft(v)| (Doshi et al. 2024); transformer: the IPR of its 2-D activation spectrum
     (see `NeuronSpectra`)."""
-    return neuron_spectra(model, device=device).ipr
+    return neuron_spectra(subject, task, device=device).ipr
 
 
-def dominant_frequencies(model, device=None) -> torch.Tensor:
+def dominant_frequencies(subject, task=None, *, device=None) -> torch.Tensor:
     """[n_neurons] long: each neuron's dominant non-zero folded frequency in 1..p//2 (MLP: argmax of
     the mean normalised power of u, v, w; transformer: argmax of Nanda's 3x3-block share)."""
-    return neuron_spectra(model, device=device).dominant_freq
+    return neuron_spectra(subject, task, device=device).dominant_freq
 
 
 # ----- embeddings and key frequencies ------------------------------------------------------------
-def embedding_matrix(model, device=None) -> torch.Tensor:
+def embedding_matrix(subject, task=None, *, device=None) -> torch.Tensor:
     """[p, d] the embedding with the token axis first. Transformer: W_E[:p] (residue tokens);
     MLP with a learned embedding: W_E; one-hot MLP: the input weights, [U^T, V^T] ([p, 2 width])."""
-    model, _ = resolve(model)
-    dev = pick_device(model, device)
+    model, _ = resolve_subject(subject, task, where="embedding_matrix", need_task=False, device=device)
     if model_family(model) == "transformer":
         w = model.embed.W_E[: model.p]
     elif model.cfg.embed == "learned":
         w = model.W_E
     else:
         w = torch.cat([model.U, model._V()], dim=0).T
-    return w.detach().to(dev).float()
+    return w.detach().float()
 
 
-def unembedding_matrix(model, device=None) -> torch.Tensor:
+def unembedding_matrix(subject, task=None, *, device=None) -> torch.Tensor:
     """[p, d] the unembedding with the class axis first: transformer W_U^T, MLP W."""
-    model, _ = resolve(model)
-    dev = pick_device(model, device)
+    model, _ = resolve_subject(subject, task, where="unembedding_matrix", need_task=False, device=device)
     w = model.unembed.W_U.T if model_family(model) == "transformer" else model.W
-    return w.detach().to(dev).float()
+    return w.detach().float()
 
 
 @torch.no_grad()
-def embedding_power(model, device=None) -> torch.Tensor:
+def embedding_power(subject, task=None, *, device=None) -> torch.Tensor:
     """[F] Fourier power of the embedding along the token axis, summed over the other axis
     (`embedding_matrix`: W_E for transformers and learned-embedding MLPs, U and V for one-hot MLPs)."""
-    return frequency_power(embedding_matrix(model, device), dim=0).sum(1).cpu()
+    return frequency_power(embedding_matrix(subject, task, device=device), dim=0).sum(1).cpu()
 
 
 @torch.no_grad()
-def unembedding_power(model, device=None) -> torch.Tensor:
+def unembedding_power(subject, task=None, *, device=None) -> torch.Tensor:
     """[F] Fourier power of the unembedding along the class axis (transformer W_U, MLP W)."""
-    return frequency_power(unembedding_matrix(model, device), dim=0).sum(1).cpu()
+    return frequency_power(unembedding_matrix(subject, task, device=device), dim=0).sum(1).cpu()
 
 
 @torch.no_grad()
-def neuron_out_power(model, device=None) -> torch.Tensor:
+def neuron_out_power(subject, task=None, *, device=None) -> torch.Tensor:
     """[F] Fourier power of W_L = W_out W_U (transformer) or W (MLP) along the logit axis."""
-    dev = pick_device(model, device)
-    return frequency_power(model.neuron_out_weights().detach().to(dev).float()).sum(0).cpu()
+    model, _ = resolve_subject(subject, task, where="neuron_out_power", need_task=False, device=device)
+    return frequency_power(model.neuron_out_weights().detach().float()).sum(0).cpu()
 
 
 KEY_RULES = {
@@ -256,20 +231,20 @@ KEY_RULES = {
 }
 
 
-def frequency_scores(model, rule: str = "embedding", device=None) -> torch.Tensor:
+def frequency_scores(subject, task=None, *, rule: str = DEFAULT_KEY_RULE, device=None) -> torch.Tensor:
     """[F] the score each key-frequency rule ranks frequencies by (index 0, the constant, is set to 0):
     Fourier norms (sqrt of the power) for the weight rules, neuron counts for "neurons"."""
     if rule not in KEY_RULES:
         raise SpecError("key_frequencies", "rule", rule, f"one of {sorted(KEY_RULES)}")
-    model, _ = resolve(model)
+    model, _ = resolve_subject(subject, task, where="frequency_scores", need_task=False, device=device)
     if rule == "embedding":
-        score = embedding_power(model, device).sqrt()
+        score = embedding_power(model).sqrt()
     elif rule == "unembedding":
-        score = unembedding_power(model, device).sqrt()
+        score = unembedding_power(model).sqrt()
     elif rule == "neuron_out":
-        score = neuron_out_power(model, device).sqrt()
+        score = neuron_out_power(model).sqrt()
     else:
-        cls = classify_neurons(model, device=device, key_rule="embedding")
+        cls = classify_neurons(model, key_rule="embedding")
         dom = cls.dominant_freq[cls.periodic]
         score = torch.bincount(dom, minlength=n_frequencies(model.p)).float()
     score = score.clone()
@@ -277,7 +252,9 @@ def frequency_scores(model, rule: str = "embedding", device=None) -> torch.Tenso
     return score
 
 
-def key_frequencies(model, task=None, rule: str = "embedding", k: int | None = None, device=None) -> list[int]:
+def key_frequencies(
+    subject, task=None, *, rule: str = DEFAULT_KEY_RULE, k: int | None = None, device=None
+) -> list[int]:
     """The model's key frequencies, strongest first (a list of ints in 1..p//2).
 
     Default rule "embedding": frequencies whose embedding Fourier norm exceeds a quarter of the
@@ -285,9 +262,8 @@ def key_frequencies(model, task=None, rule: str = "embedding", k: int | None = N
     "neuron_out" (W_L along the logit axis), "neurons" (clusters of periodic neurons); see
     `KEY_RULES`. With k given, the k highest-scoring frequencies instead of the max/4 cut.
     """
-    model, task = resolve(model, task)
-    check_task(model, task)
-    score = frequency_scores(model, rule=rule, device=device)
+    model, _ = resolve_subject(subject, task, where="key_frequencies", need_task=False, device=device)
+    score = frequency_scores(model, rule=rule)
     order = torch.argsort(score, descending=True, stable=True)
     order = order[order != 0]
     if k is not None:
@@ -302,7 +278,7 @@ def key_frequencies(model, task=None, rule: str = "embedding", k: int | None = N
 
 # ----- neuron classes ----------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class NeuronClassification(ResultMixin):
+class NeuronClassification(Result):
     """Each neuron labelled periodic (generalising) or not (memorising), and how.
 
     periodic[m] = ipr[m] >= threshold. `rule` says how the threshold was chosen. `bimodal` is the
@@ -341,12 +317,13 @@ THRESHOLD_RULES = ("auto", "otsu", "gmm", "baseline")
 
 
 def classify_neurons(
-    model,
+    subject,
     task=None,
+    *,
     device=None,
     rule: str = "auto",
     threshold: float | None = None,
-    key_rule: str = "embedding",
+    key_rule: str = DEFAULT_KEY_RULE,
     min_delta_bic: float = 10.0,
     min_bimodality: float = 2.0,
 ) -> NeuronClassification:
@@ -361,11 +338,10 @@ def classify_neurons(
     are all periodic, or all random, is not cut in two. A float `threshold` overrides. Transformers also get Nanda et al.'s reference labels
     (3x3 block share >= 0.85).
     """
-    model, task = resolve(model, task)
-    check_task(model, task)
+    model, task = resolve_subject(subject, task, where="classify_neurons", need_task=False, device=device)
     if rule not in THRESHOLD_RULES:
         raise SpecError("classify_neurons", "rule", rule, f"one of {list(THRESHOLD_RULES)}")
-    spec = neuron_spectra(model, device=device)
+    spec = neuron_spectra(model)
     ipr_n = spec.ipr
     base = random_ipr(model.p)
     log_ipr = torch.log(ipr_n[ipr_n > 0])  # dead neurons / zero weights have no spectrum: left out of the fit
@@ -419,16 +395,7 @@ def classify_neurons(
         n_periodic=n_per,
         frac_periodic=n_per / max(1, len(ipr_n)),
         freq_counts=[int(c) for c in counts],
-        key_frequencies=key_frequencies(model, rule=key_rule, device=device),
+        key_frequencies=key_frequencies(model, rule=key_rule),
         key_rule=KEY_RULES[key_rule],
         **extra,
     )
-
-
-def __getattr__(name):
-    # The analytic fixtures live in probes.gromov (they import this module).
-    if name in ("gromov_mlp", "phase_fit", "PhaseFit"):
-        from probes import gromov
-
-        return getattr(gromov, name)
-    raise AttributeError(f"module 'probes.fourier' has no attribute {name!r}")

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 
 import torch
 
+from interp.checkpoints.subject import resolve_subject
 from interp.errors import SpecError
-from probes._common import ResultMixin, model_family, pick_device, resolve
-from probes.fourier import _mlp_vectors, dft, neuron_spectra
+from interp.models import MLPConfig, build_model, model_family
+from interp.results import Result
+from probes.fourier import dft, mlp_neuron_vectors, neuron_spectra
 
 _RELATIONS = {
     "x+y": "phi_a + phi_b = phi_c",
@@ -35,8 +37,6 @@ def gromov_mlp(p: int, width: int, seed: int = 0, op: str = "x+y", act: str = "q
     the cross terms exactly when n_k >= 9 neurons share the frequency; with fewer, they cancel on
     average only (random-phase regime of the paper) and accuracy may fall below 100% at small width.
     """
-    from interp.models import MLPConfig, build_model
-
     if op not in _RELATIONS:
         raise SpecError("gromov_mlp", "op", op, f"one of {sorted(_RELATIONS)}")
     if isinstance(p, bool) or not isinstance(p, int) or p < 3:
@@ -62,7 +62,7 @@ def gromov_mlp(p: int, width: int, seed: int = 0, op: str = "x+y", act: str = "q
 
 
 @dataclass(frozen=True, eq=False)
-class PhaseFit(ResultMixin):
+class PhaseFit(Result):
     """Per-neuron phases at the dominant frequency and the error of the analytic phase relation.
 
     phases: [n, 3] angles of the DFT coefficients X_k(u), X_k(v), X_k(w) at each neuron's dominant
@@ -80,19 +80,19 @@ class PhaseFit(ResultMixin):
 
 
 @torch.no_grad()
-def phase_fit(model, task=None, op: str | None = None, device=None) -> PhaseFit:
+def phase_fit(subject, task=None, *, op: str | None = None, device=None) -> PhaseFit:
     """Fit of a two-layer MLP to Gromov's analytic solution: per-neuron phases (phi_a, phi_b, phi_c)
     of u, v, w at the dominant frequency and the error of phi_a + phi_b = phi_c (addition) or
     phi_a - phi_b = phi_c (subtraction), wrapped to [0, pi]."""
-    model, task = resolve(model, task)
+    model, task = resolve_subject(subject, task, where="phase_fit", need_task=False, device=device)
     if model_family(model) != "mlp":
         raise SpecError("phase_fit", "model", "transformer", "a two-layer MLP", "Use neuron_spectra for transformers.")
     op = op or (task.spec.op if task is not None else "x+y")
     if op not in _RELATIONS:
         raise SpecError("phase_fit", "op", op, f"one of {sorted(_RELATIONS)} (the analytic solution is for these)")
-    dev = pick_device(model, device)
-    dom = neuron_spectra(model, device=dev).dominant_freq.to(dev)
-    X = dft(_mlp_vectors(model, dev).double())  # [n, 3, F]
+    vectors = mlp_neuron_vectors(model)  # [n, 3, p]
+    dom = neuron_spectra(model).dominant_freq.to(vectors.device)
+    X = dft(vectors.double())  # [n, 3, F]
     xk = X.gather(2, dom[:, None, None].expand(-1, 3, 1))[..., 0]  # [n, 3]
     ph = torch.angle(xk)
     rel = ph[:, 0] + ph[:, 1] - ph[:, 2] if op == "x+y" else ph[:, 0] - ph[:, 1] - ph[:, 2]

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from interp.checkpoints.subject import resolve_subject
 from interp.errors import SpecError
-from interp.metrics import all_logits
-from probes._common import ResultMixin, check_task, model_on, pick_device, require_task, resolve
+from interp.metrics import all_logits, first_step
+from interp.results import Result
 
 SUBSETS = ("train", "train_clean", "train_noisy", "train_noisy_true", "train_true", "test")
 
@@ -50,17 +51,29 @@ def _n_params(run) -> int:
 def first_step_reaching(run, key: str, threshold: float, below: bool = False) -> int | None:
     """First logged step at which history[key] >= threshold (<= threshold with below=True); None if
     never (resolution: the run's eval_every)."""
-    for h in _history(run):
-        v = h.get(key)
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            continue
-        if (v <= threshold) if below else (v >= threshold):
-            return int(h["step"])
-    return None
+    return first_step(((h["step"], h.get(key)) for h in _history(run)), threshold, below=below)
+
+
+ACCURACY_THRESHOLD = 0.9  # the phase rules of Doshi et al. (train / test accuracy >= 90%)
+
+
+def phase(train_acc: float, test_acc: float, label_noise: float = 0.0) -> str:
+    """The phase of a trained model by Doshi et al.'s rules (accuracies in [0, 1], xi = label_noise):
+    coexistence (train >= 90% and test >= 90%; "generalisation" without noise), partial inversion
+    (test >= 90%, 1.05 - xi <= train < 90%), full inversion (test >= 90%, train < 1.05 - xi),
+    memorisation (test < 90%, train >= 90%), forgetting (both < 90%)."""
+    t = ACCURACY_THRESHOLD
+    if any(x is None or x != x for x in (train_acc, test_acc)):
+        return "unknown"
+    if test_acc >= t:
+        if train_acc >= t:
+            return "coexistence" if label_noise > 0 else "generalisation"
+        return "partial inversion" if train_acc >= 1.05 - label_noise else "full inversion"
+    return "memorisation" if train_acc >= t else "forgetting"
 
 
 @dataclass(frozen=True, eq=False)
-class LearningCurves(ResultMixin):
+class LearningCurves(Result):
     """Accuracy and loss of each subset at every logged step, and the first step each subset's
     accuracy reaches `threshold` (None: never). Subsets as in `interp.evaluate`."""
 
@@ -97,7 +110,7 @@ def generalization_time(run, threshold: float = 0.99) -> int | None:
 
 
 @dataclass(frozen=True)
-class GrokkingDelay(ResultMixin):
+class GrokkingDelay(Result):
     """E_train, E_test and delay = max(0, E_test - E_train) (None where a threshold is never reached)."""
 
     e_train: int | None
@@ -138,7 +151,7 @@ def crossing_point(params, t_mem, t_gen) -> float | None:
 
 
 @dataclass(frozen=True)
-class Timescales(ResultMixin):
+class Timescales(Result):
     """Per parameter count: median T_mem (random labels) and T_gen (real task) over seeds, runs
     that never reach 99% counted as infinite (None in to_dict), and their log-log crossing."""
 
@@ -193,7 +206,7 @@ def timescales(mem_runs, gen_runs, threshold: float = 0.99) -> Timescales:
 
 
 @dataclass(frozen=True)
-class MemorizedBits(ResultMixin):
+class MemorizedBits(Result):
     """Information about the training labels held by a model, in bits (Morris et al. 2025):
     bits = sum_i max(0, log2 V + log2 p(y_i | x_i)) over the n training examples (V classes);
     bits_unclipped without the max; label_bits = n log2 V, the information in random labels."""
@@ -209,18 +222,15 @@ class MemorizedBits(ResultMixin):
 
 
 @torch.no_grad()
-def memorized_bits(model, task=None, device=None) -> MemorizedBits:
+def memorized_bits(subject, task=None, *, device=None) -> MemorizedBits:
     """Memorised information on a random-label task: sum over training examples of
     log2 V + log2 p(y_i | x_i), each example's term clipped at >= 0 (a prediction worse than
     uniform holds no information about its label; the unclipped sum is reported too). Below
     n log2 V by construction. Meant for `TaskSpec(random_labels=True)`; on a real task it counts
     what the model knows about the training labels, learned or memorised. `model` may be a loaded
     checkpoint."""
-    model, task = resolve(model, task)
-    require_task("memorized_bits", task)
-    check_task(model, task)
-    dev = pick_device(model, device)
-    m = model_on(model, dev)
+    m, task = resolve_subject(subject, task, where="memorized_bits", device=device)
+    dev = next(m.parameters()).device
     was_training = m.training
     m.eval()
     try:
@@ -232,7 +242,7 @@ def memorized_bits(model, task=None, device=None) -> MemorizedBits:
     log2p = -F.cross_entropy(logits, y, reduction="none") / math.log(2.0)  # [n]
     per = math.log2(v) + log2p
     bits = float(per.clamp_min(0).sum())
-    n_params = int(model.cfg.n_params)
+    n_params = int(m.cfg.n_params)
     return MemorizedBits(
         bits=bits,
         bits_unclipped=float(per.sum()),
@@ -246,7 +256,7 @@ def memorized_bits(model, task=None, device=None) -> MemorizedBits:
 
 
 @dataclass(frozen=True)
-class CapacityEstimate(ResultMixin):
+class CapacityEstimate(Result):
     """Capacity per model size: the plateau (max over dataset sizes) of memorised bits, per
     parameter; and one bits-per-parameter slope fitted through the origin over sizes."""
 

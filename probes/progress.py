@@ -13,17 +13,23 @@ through W_out W_U, which agrees for the direct path.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from interp.checkpoints import load_run
+from interp.checkpoints.subject import check_task, resolve_subject
+from interp.device import model_device
 from interp.errors import SpecError
-from probes._common import ResultMixin, all_pairs, check_task, model_on, pick_device
-from probes._stats import gini
+from interp.metrics import first_step
+from interp.results import Result
+from interp.tasks import all_pairs
 from probes.extraction import project_frequencies
 from probes.fourier import (
+    DEFAULT_KEY_RULE,
     KEY_RULES,
     embedding_matrix,
     fourier_basis,
@@ -31,12 +37,13 @@ from probes.fourier import (
     n_frequencies,
     unembedding_matrix,
 )
+from probes.stats import gini
 
 _DIRECTIONS = {"x+y": +1, "x-y": -1}
 
 
 @dataclass(frozen=True, eq=False)
-class ProgressMeasures(ResultMixin):
+class ProgressMeasures(Result):
     """One value per checkpoint (aligned with `steps`) of each progress measure, and how they were
     computed (`key_frequencies` fixed over the run, from the final checkpoint unless given)."""
 
@@ -57,28 +64,25 @@ class ProgressMeasures(ResultMixin):
 
     def first_step_below(self, measure: str, threshold: float) -> int | None:
         """First checkpoint step at which `measure` (e.g. "restricted_loss") is <= threshold."""
-        for s, v in zip(self.steps, getattr(self, measure)):
-            if v <= threshold:
-                return s
-        return None
+        return first_step(zip(self.steps, getattr(self, measure)), threshold, below=True)
 
 
-def fourier_norms(model, where: str = "embedding", device=None) -> torch.Tensor:
+def fourier_norms(subject, task=None, *, where: str = "embedding", device=None) -> torch.Tensor:
     """[p] norm of the embedding (or unembedding) along each row of `fourier_basis(p)`: the row
     norms of B E with E = `embedding_matrix` (W_E; [U^T, V^T] for one-hot MLPs) or
     `unembedding_matrix` (W_U^T; W for MLPs)."""
     if where not in ("embedding", "unembedding"):
         raise SpecError("fourier_norms", "where", where, "'embedding' or 'unembedding'")
-    dev = pick_device(model, device)
+    model, _ = resolve_subject(subject, task, where="fourier_norms", need_task=False, device=device)
     with torch.no_grad():
-        w = embedding_matrix(model, dev) if where == "embedding" else unembedding_matrix(model, dev)
-        return (fourier_basis(model.p, device=dev) @ w).norm(dim=1).cpu()
+        w = embedding_matrix(model) if where == "embedding" else unembedding_matrix(model)
+        return (fourier_basis(model.p, device=w.device) @ w).norm(dim=1).cpu()
 
 
-def _grid_logits(model, dev) -> torch.Tensor:
+def _grid_logits(model) -> torch.Tensor:
     """[p, p, p] logits over every (a, b) (a, b, class)."""
     p = model.p
-    pairs = all_pairs(p, device=dev)
+    pairs = all_pairs(p, device=model_device(model))
     with torch.no_grad():
         out = torch.cat([model.pair_logits(pairs[i : i + 16384]).double() for i in range(0, len(pairs), 16384)])
     return out.reshape(p, p, p)
@@ -102,16 +106,16 @@ def restricted_logits(logits: torch.Tensor, key_freqs: list[int], sign: int = +1
 
 
 @torch.no_grad()
-def _measures_one(model, task, key_freqs, sign, dev) -> dict:
+def _measures_one(m, task, key_freqs, sign) -> dict:
     """Every progress measure of one checkpoint, from one forward pass over the p x p grid."""
-    m = model_on(model, dev)
+    dev = model_device(m)
     was_training = m.training
     m.eval()
     try:
-        logits = _grid_logits(m, dev)  # [p, p, p], float64
+        logits = _grid_logits(m)  # [p, p, p], float64
     finally:
         m.train(was_training)
-    p = model.p
+    p = m.p
     flat = logits.reshape(p * p, p)
     # the task's pairs live at row a * p + b of the full grid (division tables skip b = 0)
     rows = task.inputs[:, 0].to(dev) * p + task.inputs[:, 1].to(dev)
@@ -129,14 +133,16 @@ def _measures_one(model, task, key_freqs, sign, dev) -> dict:
         test_loss=float(F.cross_entropy(flat[te], y_te)) if len(te) else float("nan"),
         train_acc=float((flat[tr].argmax(-1) == y_tr).double().mean()),
         test_acc=float((flat[te].argmax(-1) == y_te).double().mean()) if len(te) else float("nan"),
-        gini_embedding=float(gini(fourier_norms(m, "embedding", dev))),
-        gini_unembedding=float(gini(fourier_norms(m, "unembedding", dev))),
+        gini_embedding=float(gini(fourier_norms(m, where="embedding"))),
+        gini_unembedding=float(gini(fourier_norms(m, where="unembedding"))),
         sum_sq_weights=float(sum(p_.detach().double().pow(2).sum() for p_ in m.parameters())),
     )
 
 
 def _checkpoints(run) -> tuple[list[int], Iterable, object, object]:
     """(steps, iterator of (step, model), task or None, loader of the final model)."""
+    if isinstance(run, (str, os.PathLike)):
+        run = load_run(run)
     if hasattr(run, "steps") and hasattr(run, "load"):  # interp.checkpoints.Run (lazy)
         steps = list(run.steps)
         if not steps:
@@ -162,14 +168,15 @@ def _checkpoints(run) -> tuple[list[int], Iterable, object, object]:
 def progress_measures(
     run,
     task=None,
-    key_freqs: list[int] | None = None,
-    key_rule: str = "embedding",
+    *,
     device=None,
+    key_freqs: list[int] | None = None,
+    key_rule: str = DEFAULT_KEY_RULE,
 ) -> ProgressMeasures:
     """Nanda et al.'s progress measures at every checkpoint of `run`: restricted loss, excluded loss,
     train/test loss, Gini of the Fourier norms of the embedding and unembedding, sum of squared
-    weights. `run` is an `interp.checkpoints.Run` (checkpoints loaded one at a time) or a list of
-    (step, model) pairs (then pass `task`). Key frequencies are those of the final checkpoint
+    weights. `run` is a run directory or `zoo:NAME`, an `interp.checkpoints.Run` (checkpoints loaded
+    one at a time) or a list of (step, model) pairs (then pass `task`). Key frequencies are those of the final checkpoint
     (`key_frequencies(..., rule=key_rule)`) unless given. Addition and subtraction only.
     """
     steps, models, run_task, final = _checkpoints(run)
@@ -196,7 +203,8 @@ def progress_measures(
     rows: list[dict] = []
     for _, model in models:
         check_task(model, task)
-        rows.append(_measures_one(model, task, key_freqs, sign, pick_device(model, device)))
+        model, _ = resolve_subject(model, task, where="progress_measures", device=device)
+        rows.append(_measures_one(model, task, key_freqs, sign))
     cols = {k: [r[k] for r in rows] for k in rows[0]}
     direction = "a + b" if sign > 0 else "a - b"
     return ProgressMeasures(

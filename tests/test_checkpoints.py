@@ -15,8 +15,8 @@ from interp.checkpoints import (
     save_weights,
     write_run_json,
 )
+from interp.checkpoints.importers.progress_measures import HookedTransformerConfigRecord, import_progress_measures
 from interp.errors import CheckpointError, UnsafeCheckpointError
-from interp.legacy import HookedTransformerConfigRecord, import_progress_measures
 from interp.models import MLPConfig, TransformerConfig, build_model
 
 P = 11
@@ -184,7 +184,7 @@ def test_importer_reads_a_pickled_hooked_transformer_config_without_running_its_
     monkeypatch.delitem(sys.modules, mod.__name__)  # loading must not need the class at all
     run = import_progress_measures(f)
     assert run.model_config.d_mlp == 32 and len(run) == 4
-    assert HookedTransformerConfigRecord.__module__ == "interp.legacy"
+    assert HookedTransformerConfigRecord.__module__ == "interp.checkpoints.importers.progress_measures"
 
 
 def test_the_importer_is_reachable_where_the_api_promises_it():

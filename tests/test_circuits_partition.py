@@ -32,7 +32,7 @@ def test_task_agnostic_coherence_ranks_neurons_like_the_fourier_ipr():
 
 def test_task_agnostic_generalisation_subnetwork_beats_the_raw_network_but_not_frequency_filtration():
     model, task = coexisting_relu_mlp()
-    res = partition(model, task, "coherence", gamma_g=0.7, gamma_r=0.3, kind="mean")
+    res = partition(model, task, scores="coherence", gamma_g=0.7, gamma_r=0.3, kind="mean")
     raw, g, r = res.metrics["raw"], res.metrics["g"], res.metrics["r"]
     assert raw["train_noisy_acc"] > 0.95 and raw["test_acc"] < 0.5  # memorised noise suppresses the rule
     assert g["test_acc"] > raw["test_acc"] + 0.05  # the task-agnostic G generalises better than the raw net
@@ -49,7 +49,7 @@ def test_scores_and_partition_work_on_the_transformer():
     for kind in ("strength", "coherence", "spread", "ipr"):
         s = neuron_scores(model, task, kind=kind)
         assert s.values.shape == (model.n_neurons,) and torch.isfinite(s.values).all(), kind
-    res = partition(model, task, "strength", 0.5, 0.5, kind="zero", filtration=False)
+    res = partition(model, task, scores="strength", gamma_g=0.5, gamma_r=0.5, kind="zero", filtration=False)
     assert res.filtration is None and res.metrics["raw"]["test_acc"] > 0.9
 
 
@@ -61,6 +61,6 @@ def test_bad_partition_requests_raise_clear_errors():
         neuron_scores(model, kind="coherence")
     model, task = noisy_mlp()
     with pytest.raises(SpecError, match="gamma_g"):
-        partition(model, task, "strength", gamma_g=1.5)
+        partition(model, task, scores="strength", gamma_g=1.5)
     with pytest.raises(SpecError, match="one score per neuron"):
-        partition(model, task, torch.zeros(3))
+        partition(model, task, scores=torch.zeros(3))

@@ -28,7 +28,7 @@ def test_patching_every_neuron_restores_the_clean_answer_and_patching_none_does_
     res = activation_patch(
         model,
         task,
-        "post",
+        hook="post",
         per="sets",
         neuron_sets=_all_and_none(model.n_neurons),
         metric="accuracy",
@@ -43,7 +43,7 @@ def test_patching_every_neuron_restores_the_clean_answer_and_patching_none_does_
     ld = activation_patch(
         model,
         task,
-        "post",
+        hook="post",
         per="sets",
         neuron_sets=_all_and_none(model.n_neurons),
         corruption=corruption,
@@ -79,7 +79,7 @@ def _reference_one_neuron_at_a_time(model, task, res_hook, clean, corrupted, cle
 @pytest.mark.parametrize("method", ["closed_form", "expanded_batch"])
 def test_batched_neuron_patching_equals_one_neuron_at_a_time_reference(trained, method, hook):
     model, task = trained
-    res = activation_patch(model, task, hook, per="neuron", n_pairs=48, method=method, seed=3, max_rows=48 * 20)
+    res = activation_patch(model, task, hook=hook, per="neuron", n_pairs=48, method=method, seed=3, max_rows=48 * 20)
     gen = torch.Generator().manual_seed(3)
     clean = task.inputs[torch.randperm(len(task.inputs), generator=gen)[:48]]
     corrupted = corrupt_pairs(task, clean, "a", seed=4)
@@ -115,7 +115,7 @@ def test_transformer_patching_matches_transformer_lens_shapes_and_values(hook, p
     import transformer_lens.patching as tlp
 
     model, task = zhong_transformer(1.0)
-    res = activation_patch(model, task, hook, per=per, n_pairs=32, seed=1)
+    res = activation_patch(model, task, hook=hook, per=per, n_pairs=32, seed=1)
     gen = torch.Generator().manual_seed(1)
     clean = task.inputs[torch.randperm(len(task.inputs), generator=gen)[:32]]
     corrupted = corrupt_pairs(task, clean, "a", seed=2)
@@ -151,7 +151,7 @@ def test_user_pairs_and_user_metrics_vmappable_or_not():
     vm = activation_patch(
         model,
         task,
-        "post",
+        hook="post",
         per="neuron",
         clean_pairs=clean,
         corrupted_pairs=corrupted,
@@ -160,7 +160,7 @@ def test_user_pairs_and_user_metrics_vmappable_or_not():
     loop = activation_patch(
         model,
         task,
-        "post",
+        hook="post",
         per="neuron",
         clean_pairs=clean,
         corrupted_pairs=corrupted,
@@ -169,7 +169,7 @@ def test_user_pairs_and_user_metrics_vmappable_or_not():
     assert vm.corruption == "user" and vm.values.shape == (model.n_neurons,)
     torch.testing.assert_close(vm.values, loop.values)
     no_task = activation_patch(
-        model, None, "post", per="all", clean_pairs=clean, corrupted_pairs=corrupted, metric="accuracy"
+        model, None, hook="post", per="all", clean_pairs=clean, corrupted_pairs=corrupted, metric="accuracy"
     )
     assert float(no_task.values) == pytest.approx(1.0)  # answers default to the clean run's own argmax
 
@@ -177,23 +177,23 @@ def test_user_pairs_and_user_metrics_vmappable_or_not():
 def test_per_neuron_patching_of_512_neurons_takes_a_handful_of_forward_passes():
     model = build_model(TransformerConfig(p=23, d_model=32, n_heads=4, d_head=8, d_mlp=512), seed=0)
     task = Task(TaskSpec(op="x+y", p=23, frac_train=0.5))
-    res = activation_patch(model, task, "post", per="neuron", n_pairs=64, method="expanded_batch", max_rows=8192)
+    res = activation_patch(model, task, hook="post", per="neuron", n_pairs=64, method="expanded_batch", max_rows=8192)
     assert res.values.shape == (1, 512) and res.axis_names == ("layer", "neuron")
     assert res.n_forward_passes == 4  # 128 neurons x 64 pairs per pass
-    assert activation_patch(model, task, "post", per="neuron", n_pairs=64).n_forward_passes == 0  # closed form
+    assert activation_patch(model, task, hook="post", per="neuron", n_pairs=64).n_forward_passes == 0  # closed form
 
 
 def test_patch_result_to_dict_is_json_and_bad_requests_raise_clear_errors():
     model, task = noisy_mlp()
-    res = activation_patch(model, task, "post", per="neuron", n_pairs=8)
+    res = activation_patch(model, task, hook="post", per="neuron", n_pairs=8)
     d = json.loads(json.dumps(res.to_dict()))
     assert d["axis_names"] == ["neuron"] and len(d["values"]) == model.n_neurons
     with pytest.raises(SpecError, match="per"):
-        activation_patch(model, task, "post", per="head")
+        activation_patch(model, task, hook="post", per="head")
     with pytest.raises(SpecError, match="hook"):
-        activation_patch(model, task, "resid_pre")
+        activation_patch(model, task, hook="resid_pre")
     with pytest.raises(SpecError, match="closed_form"):
-        activation_patch(model, task, "in_a", method="closed_form")
+        activation_patch(model, task, hook="in_a", method="closed_form")
     with pytest.raises(ShapeError, match="p=23"):
         activation_patch(build_model(MLPConfig(p=23, width=4)), Task(TaskSpec(op="x+y", p=29, frac_train=0.5)))
 
@@ -201,8 +201,8 @@ def test_patch_result_to_dict_is_json_and_bad_requests_raise_clear_errors():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_patching_on_gpu_matches_cpu():
     model, task = zhong_transformer(1.0)
-    cpu = activation_patch(model, task, "post", per="neuron", n_pairs=64, method="expanded_batch")
-    gpu = activation_patch(model, task, "post", per="neuron", n_pairs=64, method="expanded_batch", device="cuda")
+    cpu = activation_patch(model, task, hook="post", per="neuron", n_pairs=64, method="expanded_batch")
+    gpu = activation_patch(model, task, hook="post", per="neuron", n_pairs=64, method="expanded_batch", device="cuda")
     torch.testing.assert_close(gpu.values, cpu.values, atol=1e-3, rtol=1e-3)
 
 
@@ -224,7 +224,7 @@ def test_two_layer_transformer_patching_matches_transformer_lens(hook, per, tl_n
     torch.manual_seed(0)
     model = build_model(TransformerConfig(p=11, n_layers=2, d_model=32, n_heads=2, d_head=16, d_mlp=32), seed=1).eval()
     task = Task(TaskSpec(op="x+y", p=11, frac_train=0.5))
-    res = activation_patch(model, task, hook, per=per, n_pairs=16, seed=2)
+    res = activation_patch(model, task, hook=hook, per=per, n_pairs=16, seed=2)
     gen = torch.Generator().manual_seed(2)
     clean = task.inputs[torch.randperm(len(task.inputs), generator=gen)[:16]]
     corrupted = corrupt_pairs(task, clean, "a", seed=3)

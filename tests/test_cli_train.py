@@ -16,7 +16,7 @@ from interp.cli.train import expand, main
 from interp.models import MLPConfig
 from interp.tasks import TaskSpec
 from interp.train import TrainConfig, train
-from interp.train_io import state_path
+from interp.train.rundir import state_path
 
 SWEEP = """
 out = "{out}"

@@ -94,7 +94,7 @@ def test_clock_pizza_quick(tmp_path):
 
 @pytest.mark.slow
 def test_doshi_phase_quick(tmp_path):
-    from interp.zoo import phase
+    from probes.memorization import phase
 
     r = run_example("doshi_phase", tmp_path)
     s = r["settings"]

@@ -14,7 +14,8 @@ from interp.errors import SpecError
 from interp.models import MLP, MLPConfig, build_model
 from interp.train import TrainConfig, train
 from probes.extraction import frequency_filtration, project_frequencies
-from probes.fourier import dominant_frequencies, fourier_basis, gromov_mlp, ipr
+from probes.fourier import dominant_frequencies, fourier_basis, ipr
+from probes.gromov import gromov_mlp
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,6 @@ from probes.fourier import (
     frequency_power,
     frequency_profile,
     grid_cell_power,
-    gromov_mlp,
     ipr,
     key_frequencies,
     neuron_activation_grid,
@@ -30,7 +29,7 @@ from probes.fourier import (
     neuron_spectra,
     random_ipr,
 )
-from probes.gromov import phase_fit
+from probes.gromov import gromov_mlp, phase_fit
 
 
 @pytest.fixture(scope="module")

@@ -100,9 +100,9 @@ def test_restricted_logits_keep_exactly_the_key_directions():
 
 def test_gini_of_fourier_norms_matches_published_scale_for_random_embeddings():
     model = build_model(TransformerConfig(p=113), seed=0)
-    from probes._stats import gini
+    from probes.stats import gini
 
-    assert float(gini(fourier_norms(model, "embedding"))) < 0.08  # Nanda et al.: random W_E ~0.035
+    assert float(gini(fourier_norms(model, where="embedding"))) < 0.08  # Nanda et al.: random W_E ~0.035
 
 
 def test_neuron_classes_of_the_grokked_transformer_follow_nandas_rule(grokked):

@@ -6,11 +6,12 @@ import json
 
 import pytest
 import torch
+from interp.cli.report import main as report_main
 
 from interp import zoo
 from interp.report import SECTION_KEYS, build_report
-from interp.report.cli import main as report_main
-from interp.report.html import Page, jsonable
+from interp.report.html import Page
+from interp.results import to_jsonable as jsonable
 
 
 @pytest.fixture(scope="module")
@@ -117,10 +118,10 @@ def test_report_on_a_missing_path_fails_with_a_clear_message(tmp_path, capsys):
 def test_a_failing_section_is_shown_on_the_page_and_the_rest_still_render(monkeypatch):
     import interp.report.sections_fourier as sf
 
-    def broken(subject, sec):
+    def broken(*args, **kwargs):
         raise RuntimeError("probe exploded")
 
-    monkeypatch.setattr(sf, "key_frequencies", broken)
+    monkeypatch.setattr(sf, "key_freqs", broken)  # the probe the key-frequency section calls
     rep = build_report(f"zoo:{zoo.DEFAULT_ENTRY}", sections=["summary", "key_frequencies"])
     assert "probe exploded" in rep.failed["key_frequencies"]
     assert "summary" not in rep.failed

@@ -14,8 +14,8 @@ from interp.checkpoints import checkpoint_path, load, load_run
 from interp.errors import CheckpointError, DeviceError, SpecError, TrainingDiverged
 from interp.models import MLPConfig, TransformerConfig
 from interp.train import TrainConfig, train
-from interp.train_engine import minibatch_order
-from interp.train_optim import BatchedOptimizer, newton_schulz
+from interp.train.engine import minibatch_order
+from interp.train.optim import BatchedOptimizer, newton_schulz
 
 
 @pytest.fixture(scope="module")

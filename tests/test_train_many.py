@@ -14,7 +14,7 @@ from interp import Task, TaskSpec
 from interp.checkpoints import load_run
 from interp.models import MLPConfig, TransformerConfig
 from interp.train import TrainConfig, train, train_many
-from interp.train_engine import group_key
+from interp.train.engine import group_key
 
 
 def assert_histories_close(a: list[dict], b: list[dict], rel: float):
@@ -62,7 +62,7 @@ def test_sweep_groups_models_of_one_shape_into_one_batch(sweep):
 
 
 def _job(i, job):
-    from interp.train_engine import Job
+    from interp.train.engine import Job
 
     m, spec, cfg = job
     return Job(i, m, Task(spec), cfg)
@@ -163,8 +163,8 @@ def test_interrupted_sweep_resumes_to_the_same_weights(tmp_path):
     ids=["nanda", "2layer-ln-gelu", "zhong-alpha0.3", "pizza", "mlp-learned-bias", "mlp-tied"],
 )
 def test_batched_forward_gives_each_models_own_logits(cfg):
-    from interp.batched import StackedModels
     from interp.models import build_model
+    from interp.models.stacked import StackedModels
 
     task = Task(TaskSpec(op="x-y", p=11, frac_train=0.5))
     models = [build_model(cfg, seed=s) for s in range(3)]

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from interp import evaluate, zoo
+from interp.cli.zoo import main as zoo_main
 from interp.errors import CheckpointError, SpecError
+from probes.memorization import phase
 
 ENTRIES = zoo.names(include_local=False)
 MANIFEST = zoo.read_manifest()["entries"]
@@ -41,7 +43,7 @@ def test_entry_loads_and_reproduces_its_recorded_metrics(name):
     assert rec["metrics"]["phase"] == (
         "random labels"
         if ckpt.task.spec.random_labels
-        else zoo.phase(m["train_acc"], m["test_acc"], ckpt.task.spec.label_noise)
+        else phase(m["train_acc"], m["test_acc"], ckpt.task.spec.label_noise)
     )
 
 
@@ -130,18 +132,18 @@ def test_unknown_and_unbuilt_names_fail_with_the_fix(monkeypatch, tmp_path):
 
 
 def test_cli_list_and_check(capsys):
-    assert zoo.main(["list"]) == 0
+    assert zoo_main(["list"]) == 0
     out = capsys.readouterr().out
     assert zoo.DEFAULT_ENTRY in out and "grok-transformer-gpu" in out
-    assert zoo.main(["--check"]) == 0
+    assert zoo_main(["--check"]) == 0
     assert "all files match the manifest" in capsys.readouterr().out
-    assert zoo.main(["list", "--json"]) == 0
+    assert zoo_main(["list", "--json"]) == 0
     assert set(json.loads(capsys.readouterr().out)["shipped"]) == set(ENTRIES)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
 def test_gpu_scale_build_without_a_gpu_is_refused_with_the_fix(tmp_path, capsys):
-    assert zoo.main(["build", "--scale", "gpu", "grok-transformer", "--out", str(tmp_path)]) == 2
+    assert zoo_main(["build", "--scale", "gpu", "grok-transformer", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "no CUDA GPU" in err and "--device cpu" in err
     assert not any(tmp_path.iterdir())  # nothing started

@@ -22,9 +22,19 @@ import sys
 import time
 from pathlib import Path
 
+from tqdm import tqdm
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the tomli backport (a dependency there)
+    import tomli as tomllib
+
+from interp.checkpoints import atomic_write_json
 from interp.errors import GrokscopeError
 from interp.models import MLPConfig, TransformerConfig
 from interp.tasks import TaskSpec
+from interp.train import TrainConfig, sweep_names, train_many
+from interp.train.engine import Job
 
 SECTIONS = ("task", "model", "train")
 FAMILIES = {"mlp": MLPConfig, "transformer": TransformerConfig}
@@ -45,8 +55,6 @@ class UsageError(Exception):
 
 
 def _train_config_cls():
-    from interp.train import TrainConfig
-
     return TrainConfig
 
 
@@ -130,16 +138,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _read_sweep_file(path: Path) -> dict:
     try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        try:
-            import tomli as tomllib  # type: ignore[no-redef]
-        except ModuleNotFoundError as exc:
-            raise SystemExit(
-                "interp-train: reading a TOML sweep file needs Python >= 3.11 or the 'tomli' package "
-                "(pip install tomli); or pass the settings as flags."
-            ) from exc
-    try:
         doc = tomllib.loads(path.read_text())
     except FileNotFoundError as exc:
         raise SystemExit(f"interp-train: no such sweep file: {path}") from exc
@@ -206,8 +204,6 @@ def _progress_bar(total: int, quiet: bool):
     if quiet:
         return None
     try:
-        from tqdm import tqdm
-
         return tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
     except ImportError:
         return _SimpleBar(total)
@@ -249,9 +245,6 @@ def format_table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `interp-train`; returns the exit status (0 ok, 1 a run diverged, 2 bad input)."""
-    from interp.train import sweep_names, train_many
-    from interp.train_engine import Job
-
     args = build_parser().parse_args(argv)
     sweep = _read_sweep_file(args.sweep) if args.sweep else {}
     try:
@@ -305,8 +298,6 @@ def main(argv: list[str] | None = None) -> int:
         if row["status"] != "complete":
             print(f"{row['name']}: {row['message']}", file=sys.stderr)
     if args.json:
-        from interp.checkpoints import atomic_write_json
-
         atomic_write_json(args.json, {"out": str(out), "runs": rows})
     return 0 if all(r.status == "complete" for r in results) else 1
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
+from interp.device import resolve_device
 from interp.errors import SpecError
 from interp.models.mlp import MLP, MLPConfig
 from interp.models.transformer import Transformer, TransformerConfig, load_state_dict_checked
@@ -14,8 +17,6 @@ Model = MLP | Transformer
 
 def build_model(cfg: ModelConfig, seed: int | None = 0, device: object = None) -> Model:
     """A freshly initialised model for `cfg`; the same seed gives the same weights on any machine."""
-    from interp.errors import resolve_device
-
     if not isinstance(cfg, (MLPConfig, TransformerConfig)):
         raise TypeError(f"build_model expects an MLPConfig or TransformerConfig, got {type(cfg).__name__}.")
     if seed is None:
@@ -38,8 +39,6 @@ def config_from_dict(d: dict) -> ModelConfig:
     if family not in classes:
         raise SpecError("model_config", "family", family, "'mlp' or 'transformer'")
     cls = classes[family]
-    import dataclasses
-
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(d) - fields)
     if unknown:
@@ -57,4 +56,31 @@ __all__ = [
     "build_model",
     "config_from_dict",
     "load_state_dict_checked",
+    "model_family",
+    "is_transformer",
+    "hidden_activation",
 ]
+
+
+def model_family(model) -> str:
+    """ "mlp" or "transformer", from the model's config; a clear error for anything else."""
+    family = getattr(getattr(model, "cfg", None), "family", None)
+    if family not in ("mlp", "transformer"):
+        raise SpecError(
+            "model",
+            "cfg.family",
+            family,
+            "'mlp' or 'transformer'",
+            "Pass a grokscope model built with interp.models.build_model (or loaded with interp.checkpoints.load).",
+        )
+    return family
+
+
+def is_transformer(model) -> bool:
+    """True for the transformer family."""
+    return model_family(model) == "transformer"
+
+
+def hidden_activation(model):
+    """The activation function of the model's hidden neurons (the MLP's, or the last transformer block's)."""
+    return model.blocks[-1].mlp.act if is_transformer(model) else model.act

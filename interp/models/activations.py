@@ -1,9 +1,12 @@
-"""Hidden-layer activations by name, shared by the MLP and the transformer."""
+"""Hidden-layer activations by name: the one table the MLP, the transformer, the stacked forward and
+the circuits read."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from interp.errors import SpecError
 
 ACTIVATIONS = {
     "relu": F.relu,
@@ -13,3 +16,13 @@ ACTIVATIONS = {
     "rev_relu": lambda x: F.relu(-x),  # max(0, -x), the coexistence paper's reverse ReLU
     "gelu_new": lambda x: F.gelu(x, approximate="tanh"),  # TransformerLens's gelu_new
 }
+
+
+def activation(name: str, allowed=None, where: str = "activation"):
+    """The activation function called `name`; a SpecError naming the choices when it is unknown
+    (or not among `allowed`, the names a model family supports)."""
+    allowed = tuple(ACTIVATIONS) if allowed is None else tuple(allowed)
+    if name not in allowed:
+        spec, _, field = where.partition(".")
+        raise SpecError(spec, field or "name", name, f"one of {list(allowed)}")
+    return ACTIVATIONS[name]

@@ -14,17 +14,10 @@ import torch
 import torch.nn as nn
 
 from interp.errors import ShapeError, SpecError
-from interp.models._hooks import HookedRootModule, HookPoint
-from interp.models.activations import ACTIVATIONS
+from interp.models.activations import activation
+from interp.models.hooks import HookedRootModule, HookPoint
 
 MLP_ACTIVATIONS = ("relu", "quad", "gelu", "silu", "rev_relu")
-
-
-def activation_fn(name: str):
-    """The hidden activation by name: relu, quad (x^2), gelu, silu, rev_relu (max(0, -x))."""
-    if name not in MLP_ACTIVATIONS:
-        raise SpecError("MLPConfig", "act", name, f"one of {list(MLP_ACTIVATIONS)}")
-    return ACTIVATIONS[name]
 
 
 @dataclass(frozen=True)
@@ -87,7 +80,7 @@ class MLP(HookedRootModule):
         self.W = nn.Parameter(torch.randn(p, n) * cfg.init_scale / n**0.5)  # [p, width]
         if cfg.bias:
             self.b_out = nn.Parameter(torch.zeros(p))
-        self.act = activation_fn(cfg.act)
+        self.act = activation(cfg.act, MLP_ACTIVATIONS, "MLPConfig.act")
         self.hook_in_a = HookPoint()
         self.hook_in_b = HookPoint()
         self.hook_pre = HookPoint()

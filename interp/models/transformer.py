@@ -19,16 +19,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from interp.errors import CheckpointError, ShapeError, SpecError
-from interp.models._hooks import HookedRootModule, HookPoint
-from interp.models.activations import ACTIVATIONS
+from interp.models.activations import activation
+from interp.models.hooks import HookedRootModule, HookPoint
 
 TRANSFORMER_ACTIVATIONS = ("relu", "gelu", "silu", "gelu_new", "quad")
-
-
-def _act(name: str):
-    if name not in TRANSFORMER_ACTIVATIONS:
-        raise SpecError("TransformerConfig", "act_fn", name, f"one of {list(TRANSFORMER_ACTIVATIONS)}")
-    return ACTIVATIONS[name]
 
 
 @dataclass(frozen=True)
@@ -223,7 +217,7 @@ class MLPBlock(nn.Module):
         self.b_in = nn.Parameter(torch.zeros(cfg.d_mlp))
         self.W_out = nn.Parameter(torch.empty(cfg.d_mlp, cfg.d_model))  # [d_mlp, d_model]
         self.b_out = nn.Parameter(torch.zeros(cfg.d_model))
-        self.act = _act(cfg.act_fn)
+        self.act = activation(cfg.act_fn, TRANSFORMER_ACTIVATIONS, "TransformerConfig.act_fn")
         self.hook_pre = HookPoint()  # [batch, pos, d_mlp]
         self.hook_post = HookPoint()  # [batch, pos, d_mlp]
 

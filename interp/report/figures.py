@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 
 import plotly.graph_objects as go
 
@@ -123,8 +124,6 @@ def histogram(
     title: str, values, x_title: str = "", y_title: str = "count", nbins: int = 40, log_x: bool = False, **kw
 ) -> go.Figure:
     """A histogram of `values` (log10 of them when log_x, labelled as such)."""
-    import math
-
     vals = [v for v in values if v == v]
     if log_x:
         vals = [math.log10(v) for v in vals if v > 0]

@@ -8,9 +8,13 @@ with twenty figures carries the 4.8 MB library once, not twenty times.
 from __future__ import annotations
 
 import html
-import json
 import math
 from dataclasses import dataclass, field
+
+import plotly.io as pio
+from plotly.offline import get_plotlyjs
+
+from interp.checkpoints import atomic_write_bytes
 
 FIGURE_CLASS = "grokscope-figure"
 
@@ -112,8 +116,6 @@ class Section:
 
 
 def _figure_json(fig) -> str:
-    import plotly.io as pio
-
     # "</" inside a <script> would end it early; JSON allows "<\/" for the same string.
     return pio.to_json(fig, validate=False).replace("</", "<\\/")
 
@@ -137,8 +139,6 @@ class Page:
 
     def render(self) -> str:
         """The whole page as one HTML string: plotly.js embedded once, figures as JSON."""
-        from plotly.offline import get_plotlyjs
-
         parts, n = [], 0
         for s in self.sections:
             parts.append(f'<section id="{html.escape(s.anchor)}"><h2>{html.escape(s.title)}</h2>')
@@ -163,33 +163,4 @@ class Page:
 
     def write(self, path) -> None:
         """Write the page to `path` (atomically)."""
-        from interp.checkpoints import atomic_write_bytes
-
         atomic_write_bytes(path, self.render().encode("utf-8"))
-
-
-def jsonable(obj):
-    """`obj` as plain JSON values: dataclasses via `to_dict()`, tensors and arrays as lists, NaN and
-    inf as None (strict JSON), tuples as lists, dict keys as strings."""
-    if hasattr(obj, "to_dict") and callable(obj.to_dict):
-        return jsonable(obj.to_dict())
-    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
-        return obj
-    if isinstance(obj, int):
-        return int(obj)
-    if isinstance(obj, float):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in obj]
-    if hasattr(obj, "tolist"):  # torch tensors, numpy arrays and numpy scalars
-        return jsonable(obj.tolist())
-    if hasattr(obj, "item"):
-        return jsonable(obj.item())
-    return str(obj)
-
-
-def json_dumps(obj) -> str:
-    """Strict JSON text for the --json outputs (see `jsonable`)."""
-    return json.dumps(jsonable(obj), indent=1)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from interp.metrics import evaluate
 from interp.report import figures
 from interp.report.html import Section
 from interp.report.subject import Subject
+from probes.memorization import learning_curves
+from probes.memorization import phase as phase_of
 
 CURVE_KEYS = ("train_clean", "train_noisy", "train_noisy_true", "test")
 CURVE_NAMES = {
@@ -23,8 +26,6 @@ def _config_rows(d: dict) -> list[list]:
 
 def summary(subject: Subject, sec: Section) -> dict:
     """The task, the model and how it was trained; final metrics; the zoo record when there is one."""
-    from interp.metrics import evaluate
-
     ck = subject.checkpoint
     task, model = subject.task, subject.model
     spec = task.spec
@@ -46,7 +47,6 @@ def summary(subject: Subject, sec: Section) -> dict:
         for s in ("train", *CURVE_KEYS, "train_true")
     ]
     sec.table(["subset", "accuracy", "cross-entropy"], rows)
-    from interp.zoo import phase as phase_of
 
     phase = (
         "random labels" if spec.random_labels else phase_of(metrics["train_acc"], metrics["test_acc"], spec.label_noise)
@@ -78,8 +78,6 @@ def summary(subject: Subject, sec: Section) -> dict:
 def training_curves(subject: Subject, sec: Section) -> dict:
     """Accuracy and loss on clean train, noisy train (given and true labels) and test over training,
     log-scaled steps (probes.memorization.learning_curves), and when each first reaches 99%."""
-    from probes.memorization import learning_curves
-
     history = [h for h in subject.history if "step" in h]
     if len(history) < 2:
         sec.not_applicable("No metrics history was saved with this checkpoint, so there are no training curves.")

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import torch
+
+from circuits.ablation import prune_curve
+from circuits.clock_pizza import classify_circuit
+from circuits.partition import neuron_scores, partition
+from circuits.patching import activation_patch
+from interp.metrics import all_logits
 from interp.report import figures
 from interp.report.html import Section
 from interp.report.subject import Subject
@@ -13,8 +20,6 @@ def patching(subject: Subject, sec: Section) -> dict:
     """Activation patching of a transformer (clean answer logit difference recovered when one
     component's clean activation is patched into a run with `a` corrupted): the residual stream
     per layer and position, and each head's output per position."""
-    from circuits.patching import activation_patch
-
     if subject.family != "transformer":
         sec.not_applicable(
             "Activation patching by position and head applies to transformers; this two-layer MLP has neither "
@@ -77,9 +82,6 @@ def ablation(subject: Subject, sec: Section) -> dict:
     """The generalisation / memorisation partition by each neuron score (task-specific IPR, the
     task-agnostic strength and attribution-spread scores), each part evaluated alone, and pruning
     curves in ascending and descending score order (Doshi et al.; the coexistence paper)."""
-    from circuits.ablation import prune_curve
-    from circuits.partition import neuron_scores, partition
-
     model, task = subject.model, subject.task
     noisy = bool(task.noisy_mask.any())
     subsets = [(k, name) for k, name in ABLATION_SUBSETS if noisy or k != "train_noisy"]
@@ -105,7 +107,7 @@ def ablation(subject: Subject, sec: Section) -> dict:
     for kind in PRUNE_SCORES:
         fig = figures.figure(f"Pruning by {kind} score", "fraction of neurons pruned", "accuracy")
         for order, dash in (("ascending", "solid"), ("descending", "dash")):
-            curve = prune_curve(model, task, scores[kind], order=order)
+            curve = prune_curve(model, task, scores=scores[kind], order=order)
             curves[f"{kind}_{order}"] = curve.to_dict()
             for k, name in subsets:
                 fig.add_scatter(
@@ -130,11 +132,6 @@ def ablation(subject: Subject, sec: Section) -> dict:
 def clock_pizza(subject: Subject, sec: Section) -> dict:
     """Zhong et al.'s verdict (clock, pizza or neither) with its two measures, gradient symmetricity
     and distance irrelevance, and the correct-answer logit laid out by (a + b, a - b) mod p."""
-    import torch
-
-    from circuits.clock_pizza import classify_circuit
-    from interp.metrics import all_logits
-
     task = subject.task
     if task.spec.op not in ("x+y", "x-y"):
         sec.not_applicable(

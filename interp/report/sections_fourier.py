@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from interp.report import figures
 from interp.report.html import Section
 from interp.report.subject import Subject
+from probes.extraction import frequency_filtration as filtration
+from probes.fourier import KEY_RULES, classify_neurons, frequency_scores
+from probes.fourier import key_frequencies as key_freqs
+from probes.fourier import neuron_spectra as spectra_of
 
 MAX_HEATMAP_ROWS = 512  # wider models show an evenly spaced sample of their sorted neurons
 
@@ -19,16 +25,12 @@ def cached(subject: Subject, key: str, compute):
 
 
 def classification(subject: Subject):
-    from probes.fourier import classify_neurons
-
     return cached(subject, "classification", lambda: classify_neurons(subject.model, subject.task))
 
 
 def neuron_spectra(subject: Subject, sec: Section) -> dict:
     """Per-neuron spectra (sorted by dominant frequency), the IPR histogram with the periodic /
     memorising cut, and periodic neurons per dominant frequency."""
-    from probes.fourier import neuron_spectra as spectra_of
-
     spec = cached(subject, "spectra", lambda: spectra_of(subject.model))
     cls = classification(subject)
     n, F = spec.power.shape
@@ -53,7 +55,6 @@ def neuron_spectra(subject: Subject, sec: Section) -> dict:
         )
     )
     fig = figures.histogram("Neuron IPR (log scale)", cls.ipr.tolist(), x_title="IPR", log_x=True)
-    import math
 
     for value, label, dash in ((cls.threshold, "periodic cut", "solid"), (cls.ipr_random, "random weights", "dot")):
         if value > 0:
@@ -94,9 +95,6 @@ def neuron_spectra(subject: Subject, sec: Section) -> dict:
 def key_frequencies(subject: Subject, sec: Section) -> dict:
     """The key frequencies by each rule in use (embedding, unembedding, W_L, neuron clusters), with
     the normalised scores they rank frequencies by."""
-    from probes.fourier import KEY_RULES, frequency_scores
-    from probes.fourier import key_frequencies as key_freqs
-
     model = subject.model
     out, scores = {}, {}
     for rule in KEY_RULES:
@@ -137,8 +135,6 @@ FILTRATION_SUBSETS = (
 def frequency_filtration(subject: Subject, sec: Section) -> dict:
     """Accuracy of the original network, its dominant-frequency part G and the residual R on test,
     clean and noisy training data (the coexistence paper's frequency filtration)."""
-    from probes.extraction import frequency_filtration as filtration
-
     res = filtration(subject.model, subject.task)
     subsets = [
         (k, name)

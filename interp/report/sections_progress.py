@@ -5,13 +5,12 @@ from __future__ import annotations
 from interp.report import figures
 from interp.report.html import Section
 from interp.report.subject import Subject
+from probes.progress import progress_measures as measures
 
 
 def progress_measures(subject: Subject, sec: Section) -> dict:
     """Restricted and excluded loss, train/test loss, Gini of the embedding and unembedding Fourier
     norms and the sum of squared weights at every checkpoint (log-scaled steps)."""
-    from probes.progress import progress_measures as measures
-
     if not subject.has_trajectory:
         sec.not_applicable(
             "Progress measures need a trajectory of checkpoints; this run keeps only one. Train with "

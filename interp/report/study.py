@@ -12,8 +12,11 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from interp.checkpoints import atomic_write_bytes
-from interp.report.html import Page, json_dumps
+from interp.report.html import Page
+from interp.results import dumps
 
 
 def parse_args(name: str, description: str, argv: list[str] | None = None) -> argparse.Namespace:
@@ -27,8 +30,6 @@ def parse_args(name: str, description: str, argv: list[str] | None = None) -> ar
     args.out = Path(args.out or Path("out") / name)
     args.setting = "quick" if args.quick else "full"
     if not args.quick and args.device == "auto":
-        import torch
-
         if not torch.cuda.is_available():
             parser.exit(
                 2,
@@ -64,7 +65,7 @@ class Study:
         out = Path(self.args.out)
         out.mkdir(parents=True, exist_ok=True)
         json_path, html_path = out / f"{self.name}.json", out / f"{self.name}.html"
-        atomic_write_bytes(json_path, json_dumps(self.results).encode())
+        atomic_write_bytes(json_path, dumps(self.results).encode())
         self.page.write(html_path)
         self.log(f"wrote {json_path} and {html_path}")
         return json_path, html_path

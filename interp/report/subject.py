@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from interp import zoo
+from interp.checkpoints import load, load_run, run_steps
 from interp.errors import CheckpointError
 
 
@@ -44,9 +46,6 @@ def load_subject(target: str | None, device=None) -> Subject:
     """Resolve `target`: None (the default zoo entry), "zoo:NAME", a zoo name, a run directory, a
     .safetensors file or a .pth file of the progress-measures paper. A run directory (or .pth) with
     two or more checkpoints is also opened as a Run."""
-    from interp import zoo
-    from interp.checkpoints import load, load_run, run_steps
-
     if target is None:
         target = f"zoo:{zoo.DEFAULT_ENTRY}"
     if target.startswith("zoo:") or (not Path(target).exists() and target in zoo.names()):

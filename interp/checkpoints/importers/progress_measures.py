@@ -9,25 +9,27 @@ values. Anything else in the file is refused with how to convert it in a trusted
 from __future__ import annotations
 
 import os
+import pickle
 import re
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from interp.checkpoints import Run, _existing
+from interp.checkpoints.format import existing
+from interp.checkpoints.run import Run
 from interp.errors import CheckpointError, UnsafeCheckpointError
 from interp.models import TransformerConfig
 from interp.tasks import Task, TaskSpec
 
+try:
+    from numpy._core.multiarray import _reconstruct, scalar
+except ImportError:  # NumPy 1.x (the package does not pin NumPy 2) keeps them under numpy.core
+    from numpy.core.multiarray import _reconstruct, scalar  # type: ignore[no-redef]
+
 
 def _numpy_safe_globals() -> list:
     """The few NumPy objects a .pth of indices and losses may hold: arrays, dtypes and scalars."""
-    import numpy as np
-
-    try:
-        from numpy._core.multiarray import _reconstruct, scalar
-    except ImportError:  # NumPy < 2
-        from numpy.core.multiarray import _reconstruct, scalar  # type: ignore[no-redef]
     out = [_reconstruct, scalar, np.ndarray, np.dtype]
     dtypes = getattr(np, "dtypes", None)
     if dtypes is not None:
@@ -75,8 +77,6 @@ PROGRESS_MEASURES_KEYS = (
 
 def _safe_torch_load(path: Path) -> dict:
     """torch.load with weights_only=True and a NumPy allow-list; anything else is refused."""
-    import pickle
-
     try:
         allowed = _numpy_safe_globals() + [(HookedTransformerConfigRecord, n) for n in _HOOKED_CONFIG_NAMES]
         with torch.serialization.safe_globals(allowed):
@@ -116,7 +116,7 @@ def import_progress_measures(path: str | os.PathLike, op: str = "x+y") -> Run:
     `train_losses`, `test_losses`, `train_indices`, `test_indices`. Loaded with weights_only=True.
     Returns a `Run` of our `Transformer` over the trajectory (the final `model` as the last step),
     with the task rebuilt from p (the config) and the split (the indices)."""
-    path = _existing(path)
+    path = existing(path)
     data = _safe_torch_load(path)
     if not isinstance(data, dict):
         raise CheckpointError(

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from interp.checkpoints.catalog import GPU_SUFFIX
 from interp.errors import SpecError
 from interp.models import MLPConfig, ModelConfig, TransformerConfig
 from interp.tasks import TaskSpec
+from interp.train_config import TrainConfig
 
 SCALES = ("cpu", "gpu")
-GPU_SUFFIX = "-gpu"
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class Recipe:
     description: str
     task: TaskSpec
     model: ModelConfig
-    train: object  # TrainConfig (imported lazily: interp.train pulls in the training engine)
+    train: TrainConfig
     trajectory: bool = False  # keep every checkpoint (else the final step only)
     scale: str = "cpu"
 
@@ -47,12 +48,6 @@ class Recipe:
             "train_config": self.train.to_dict(),
             "command": self.command,
         }
-
-
-def _tc(**kw):
-    from interp.train import TrainConfig
-
-    return TrainConfig(**kw)
 
 
 def _coexistence(scale: str) -> list[Recipe]:
@@ -77,7 +72,7 @@ def _coexistence(scale: str) -> list[Recipe]:
                     ),
                     task=TaskSpec("x+y", p, 0.5, label_noise=noise / 100, noise_kind="other", seed=0),
                     model=MLPConfig(p=p, width=width, act="relu", bias=True),
-                    train=_tc(
+                    train=TrainConfig(
                         steps=steps,
                         lr=lr,
                         weight_decay=wd,
@@ -106,7 +101,7 @@ def _doshi(scale: str) -> list[Recipe]:
             ),
             task=TaskSpec("x+y", p, 0.5, label_noise=0.35, noise_kind="all", seed=0),
             model=MLPConfig(p=p, width=width, act="quad", bias=False),
-            train=_tc(
+            train=TrainConfig(
                 steps=steps,
                 lr=1e-2,
                 weight_decay=float(wd),
@@ -141,7 +136,7 @@ def _grok_transformer(scale: str) -> list[Recipe]:
             ),
             task=TaskSpec("x+y", p, frac, seed=0),
             model=TransformerConfig(p=p, n_layers=1, d_model=d_model, n_heads=heads, d_head=d_head, d_mlp=d_mlp),
-            train=_tc(
+            train=TrainConfig(
                 steps=steps,
                 lr=1e-3,
                 weight_decay=1.0,
@@ -185,7 +180,7 @@ def _clock_pizza(scale: str) -> list[Recipe]:
                 eq_token=False,
                 causal=False,
             ),
-            train=_tc(steps=steps, lr=lr, weight_decay=2.0, eval_every=max(1, steps // 100), seed=0),
+            train=TrainConfig(steps=steps, lr=lr, weight_decay=2.0, eval_every=max(1, steps // 100), seed=0),
             scale=scale,
         )
         for kind, rate in (("clock", 1.0), ("pizza", 0.0))
@@ -206,7 +201,7 @@ def _capacity(scale: str) -> list[Recipe]:
             ),
             task=TaskSpec("x/y", p, 0.5, random_labels=True, seed=0),
             model=MLPConfig(p=p, width=w, act="relu"),
-            train=_tc(
+            train=TrainConfig(
                 steps=steps,
                 lr=1e-2 if scale == "cpu" else 3e-3,
                 weight_decay=0.0,

@@ -6,11 +6,12 @@ import argparse
 import sys
 import time
 
+from interp.errors import GrokscopeError
+from interp.report import SECTION_KEYS, build_report, load_subject
+
 
 def main(argv: list[str] | None = None) -> int:
     """Write one self-contained HTML report (and optionally its numbers as JSON); exit 1 if a section failed."""
-    from interp.report import SECTION_KEYS
-
     parser = argparse.ArgumentParser(
         prog="interp-report",
         description="One offline HTML report on a checkpoint, a run directory or a zoo entry (default: the default zoo entry).",
@@ -32,8 +33,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     args = parser.parse_args(argv)
 
-    from interp.errors import GrokscopeError
-    from interp.report import build_report, load_subject
 
     t0 = time.perf_counter()
     try:

@@ -1,4 +1,14 @@
-"""Shared plumbing of the circuits package: devices, hook names, forward passes, batched interventions.
+"""Reading and editing activations: the one kernel that patching, ablation, partitions and the
+probes' activation grids use.
+
+- Hook names: `resolve_hooks` turns short names ("resid_pre", "z", "post", ...) into the full
+  TransformerLens-style names of a model, `neuron_hook_name` finds the hidden-neuron hook, `layout`
+  says how a hook's activation is laid out.
+- Reading: `cache_hooks` runs the model once per chunk of rows and keeps the named activations;
+  `answer_logits` gives the logits at the answer position.
+- Editing: `run_variants` runs k edited variants of one batch as one expanded forward pass (the part
+  of the network upstream of the edited hook computed once); `linear_readout` says when a hook is read
+  linearly into the logits, so an edit there has a closed form and needs no forward pass at all.
 
 Everything here works on both model families through their shared surface (`pair_logits`,
 `neuron_hook`, `neuron_out_weights`) and their TransformerLens hook points.
@@ -6,14 +16,14 @@ Everything here works on both model families through their shared surface (`pair
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-import math
 from collections.abc import Callable
 
 import torch
 
-from interp.errors import ShapeError, SpecError, resolve_device
+from interp.device import model_device
+from interp.errors import ShapeError, SpecError
+from interp.models import is_transformer
+from interp.tasks import all_pairs
 
 # Rows (sequences) per expanded forward pass: k variants x batch B are run as one batch of k*B.
 # None picks by device: CPU passes are compute-bound and cache-friendlier when small; GPU passes
@@ -40,35 +50,6 @@ TRANSFORMER_BLOCK_HOOKS = {
 }
 TRANSFORMER_GLOBAL_HOOKS = {"embed": "hook_embed", "pos_embed": "hook_pos_embed"}
 MLP_HOOKS = {"in_a": "hook_in_a", "in_b": "hook_in_b", "pre": "hook_pre", "post": "hook_post", "logits": "hook_logits"}
-
-
-def is_transformer(model) -> bool:
-    return getattr(model.cfg, "family", None) == "transformer"
-
-
-def model_device(model) -> torch.device:
-    return next(model.parameters()).device
-
-
-def on_device(model, device):
-    """`model` itself when it already lives on `device` (None: its own device), else a moved copy
-    (the caller's model is never moved behind its back)."""
-    if device is None:
-        return model
-    dev = resolve_device(device)
-    here = model_device(model)
-    if here.type == dev.type and (dev.index is None or here.index == dev.index):
-        return model
-    moved = copy.deepcopy(model).to(dev)
-    moved.eval()
-    return moved
-
-
-def check_task(model, task) -> None:
-    if task is not None and model.p != task.p:
-        raise ShapeError(
-            f"the model was built for p={model.p} but the task has p={task.p}. Use the task the model was trained on."
-        )
 
 
 def layout(model, hook_name: str) -> str:
@@ -192,6 +173,30 @@ def cache_hooks(model, pairs: torch.Tensor, hook_names, full: bool = True, max_r
     return torch.cat(logits), {name: torch.cat(acts) for name, acts in store.items()}
 
 
+def neuron_activations(
+    model, pairs: torch.Tensor, hook: str | None = None, max_rows: int | None = DEFAULT_MAX_ROWS
+) -> torch.Tensor:
+    """[B, n] the hidden neurons' activations at the answer position for `pairs` [B, 2] (default
+    hook: `model.neuron_hook`), by the fast path (the transformer's last layer at the answer position
+    only), in eval mode, without gradients."""
+    name = neuron_hook_name(model, hook)
+    was_training = model.training
+    model.eval()
+    try:
+        _, cache = cache_hooks(model, pairs, [name], full=False, max_rows=max_rows)
+    finally:
+        model.train(was_training)
+    return answer_position(cache[name])
+
+
+def activation_grid(model, hook: str | None = None) -> torch.Tensor:
+    """[p, p, n] the hidden neurons' activations at the answer position over every (a, b) in
+    Z_p x Z_p (indexed a, b, neuron; also pairs outside a task's table, e.g. b = 0 for division: the
+    grid is the function the network computes), float32."""
+    pairs = all_pairs(model.p, device=model_device(model))
+    return neuron_activations(model, pairs, hook).float().reshape(model.p, model.p, -1)
+
+
 def expansion_point(model, hook_name: str) -> str | None:
     """The hook at which a forward pass can switch from B rows to k*B rows before `hook_name`: a
     hook that carries the whole state the rest of the forward pass reads (the residual stream at the
@@ -274,32 +279,6 @@ POSITION_AXIS = {"pos_units": 0, "pos_head": 0, "head_qk": 1}  # per-example axi
 def closed_form_chunk(n_variants: int, batch: int, width: int) -> int:
     """Variants per closed-form block so that a [k, B, width] block stays near CLOSED_FORM_ELEMENTS."""
     return max(1, min(n_variants, CLOSED_FORM_ELEMENTS // max(1, batch * width)))
-
-
-def to_jsonable(value):
-    """Tensors to (nested) lists, NaN/inf to None, tuples to lists, dataclasses to dicts."""
-    if isinstance(value, torch.Tensor):
-        return to_jsonable(value.detach().cpu().tolist())
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, (bool, int, str)) or value is None:
-        return value
-    if hasattr(value, "item"):
-        return to_jsonable(value.item())
-    return str(value)
-
-
-class ResultMixin:
-    """`to_dict()` for the frozen result dataclasses: JSON-serialisable (tensors become lists)."""
-
-    def to_dict(self) -> dict:
-        return to_jsonable(self)
 
 
 def as_index_mask(units, n: int, what: str = "neurons") -> torch.Tensor:

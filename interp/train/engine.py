@@ -9,6 +9,7 @@ passes and bring them to the host in one transfer.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -19,11 +20,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from interp.batched import StackedModels
 from interp.checkpoints import checkpoint_path, save_weights, write_run_json
 from interp.metrics import METRIC_SUBSETS
-from interp.train_io import ResumePoint, write_state
-from interp.train_optim import BatchedOptimizer
+from interp.models import build_model
+from interp.models.stacked import StackedModels
+from interp.train.optim import BatchedOptimizer
+from interp.train.rundir import ResumePoint, write_state
+from interp.train_config import torch_dtype
 
 _STREAM_MINIBATCH = 11  # keeps minibatch order independent of the task's own random streams
 
@@ -74,10 +77,6 @@ def minibatch_order(seed: int, epoch: int, n: int) -> np.ndarray:
 def eval_steps(cfg) -> set[int]:
     """Steps at which a model is evaluated: every eval_every, the last step, and its checkpoint steps."""
     return set(range(0, cfg.steps + 1, cfg.eval_every)) | {cfg.steps} | set(cfg.checkpoint_steps())
-
-
-def torch_dtype(name: str) -> torch.dtype:
-    return {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}[name]
 
 
 def per_model_loss(logits: torch.Tensor, labels: torch.Tensor, kind: str, loss_dtype: torch.dtype) -> torch.Tensor:
@@ -148,8 +147,6 @@ class GroupTrainer:
             if j.resume is not None:
                 states.append(j.resume.params)
             else:
-                from interp.models import build_model
-
                 states.append(build_model(j.model_config, seed=j.cfg.seed).state_dict())
         self.flat = self.stacker.stack(states)  # [M, P]: every weight of every model
         self.opt = BatchedOptimizer(
@@ -395,8 +392,6 @@ class GroupTrainer:
 
 def group_key(job: Job, device) -> tuple:
     """Jobs with equal keys are trained as one batched computation."""
-    import dataclasses
-
     mc = job.model_config
     # Only the initial weights depend on these; the shapes do not.
     shape_cfg = dataclasses.replace(mc, **{k: None for k in ("init_range",) if hasattr(mc, k)})

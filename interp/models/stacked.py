@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from interp.models import MLPConfig, ModelConfig, TransformerConfig, build_model
-from interp.models.activations import ACTIVATIONS
+from interp.models.activations import activation
 
 
 class StackedModels:
@@ -34,7 +34,7 @@ class StackedModels:
         self.shapes = [tuple(p.shape) for _, p in self.template.named_parameters()]
         self.sizes = [p.numel() for _, p in self.template.named_parameters()]
         self.is_mlp = isinstance(cfg, MLPConfig)
-        self._act = ACTIVATIONS[cfg.act if self.is_mlp else cfg.act_fn]
+        self._act = activation(cfg.act if self.is_mlp else cfg.act_fn)
         if not self.is_mlp and not isinstance(cfg, TransformerConfig):
             raise TypeError(f"expected an MLPConfig or TransformerConfig, got {type(cfg).__name__}")
 

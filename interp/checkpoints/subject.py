@@ -1,0 +1,47 @@
+"""What an analysis runs on: one function turns every kind of subject into (model, task).
+
+Every probe and circuit function takes `(subject, task=None, *, device=None, ...)`, where `subject`
+is a model, a `Checkpoint` (or anything with `.model` and `.task`, such as a `TrainResult`), a run
+directory, a checkpoint file, or `"zoo:NAME"`, and calls `resolve_subject` first.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from interp.checkpoints.loading import load
+from interp.device import model_on
+from interp.errors import ShapeError, SpecError
+
+
+def check_task(model, task) -> None:
+    """The model and the task must agree on p (a ShapeError that says which task to pass, if not)."""
+    if task is not None and model.p != task.p:
+        raise ShapeError(
+            f"the model was built for p={model.p} but the task has p={task.p}. Pass the task the model was trained on."
+        )
+
+
+def resolve_subject(subject, task=None, *, where: str, need_task: bool = True, device=None):
+    """(model, task) from any subject, checked: the explicit `task` wins over the subject's own;
+    `need_task=True` refuses a bare model with no task; with `device`, the model is the subject's
+    model on that device (a moved copy when it lives elsewhere; the caller's model is never moved)."""
+    if isinstance(subject, (str, os.PathLike)):
+        subject = load(subject)
+    if isinstance(subject, torch.nn.Module):
+        model = subject
+    elif isinstance(getattr(subject, "model", None), torch.nn.Module):
+        model, task = subject.model, (task if task is not None else getattr(subject, "task", None))
+    else:
+        raise SpecError(
+            where,
+            "subject",
+            type(subject).__name__,
+            "a grokscope model, a Checkpoint, a run directory, a checkpoint file or 'zoo:NAME'",
+        )
+    if need_task and task is None:
+        raise SpecError(where, "task", None, "the Task the model was trained on", "Pass task=, or a loaded checkpoint.")
+    check_task(model, task)
+    return model_on(model, device), task

@@ -1,0 +1,150 @@
+"""`interp-zoo`: list, verify and rebuild the shipped checkpoints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+from interp.checkpoints.catalog import GPU_SUFFIX, MANIFEST_NAME, cache_dir, read_manifest
+from interp.errors import CheckpointError, SpecError
+from interp.zoo import DEFAULT_ENTRY, build, check, prune
+from interp.zoo.recipes import SCALES, recipes
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return "nan" if math.isnan(x) else f"{x:.3f}"
+    return str(x)
+
+
+def _cmd_list(args) -> int:
+    shipped = read_manifest()["entries"]
+    local = read_manifest(cache_dir())["entries"] if (cache_dir() / MANIFEST_NAME).exists() else {}
+    rows = []
+    for name, rec in {**shipped, **local}.items():
+        m = rec.get("metrics", {})
+        where = "shipped" if name in shipped else "local"
+        rows.append(
+            (
+                name,
+                where,
+                rec.get("n_params"),
+                _fmt(m.get("train_acc")),
+                _fmt(m.get("test_acc")),
+                m.get("phase", "-"),
+                rec.get("bytes", 0),
+            )
+        )
+    if args.json:
+        print(json.dumps({"shipped": shipped, "local": local}, indent=1))
+        return 0
+    print(f"{'name':24} {'where':8} {'params':>9} {'train':>6} {'test':>6} {'phase':18} {'KiB':>7}")
+    for name, where, n, tr, te, ph, b in rows:
+        print(f"{name:24} {where:8} {n or '-':>9} {tr:>6} {te:>6} {ph:18} {b / 1024:>7.0f}")
+    total = sum(r[-1] for r in rows if r[1] == "shipped")
+    print(f"\n{len(shipped)} shipped entries, {total / 2**20:.1f} MiB. Default report subject: {DEFAULT_ENTRY}.")
+    unbuilt = sorted(set(recipes("cpu")) - set(shipped))
+    if unbuilt:
+        print(f"Recipes not built yet: {', '.join(unbuilt)} (interp-zoo build NAME).")
+    print(f"GPU-scale recipes (not shipped): {', '.join(sorted(recipes('gpu')))} (interp-zoo build --scale gpu NAME).")
+    return 0
+
+
+def _cmd_check(args) -> int:
+    res = check(args.names or None)
+    for name in res.checked:
+        bad = res.missing.get(name, []) + res.mismatched.get(name, [])
+        print(f"{'FAIL' if bad else 'ok  '} {name}" + (f": {', '.join(bad)}" if bad else ""))
+    print(
+        f"{len(res.checked)} entries, {res.total_bytes / 2**20:.1f} MiB: {'all files match the manifest' if res.ok else 'MISMATCH'}"
+    )
+    return 0 if res.ok else 1
+
+
+def _cmd_build(args) -> int:
+    if args.all:
+        wanted = sorted(recipes(args.scale))
+        if args.out is None and args.scale == "cpu":
+            for name in prune():
+                print(f"removed {name} (no recipe builds it any more)")
+    elif args.group:
+        wanted = [n for n, r in recipes(args.scale).items() if r.group == args.group]
+        if not wanted:
+            groups = sorted({r.group for r in recipes(args.scale).values()})
+            raise SpecError("interp-zoo build", "--group", args.group, f"one of {groups}")
+    else:
+        if not args.names:
+            print("interp-zoo build: name an entry, --group GROUP or --all (see `interp-zoo list`).", file=sys.stderr)
+            return 2
+        wanted = []
+        for n in args.names:
+            if args.scale == "gpu" and not n.endswith(GPU_SUFFIX):
+                n += GPU_SUFFIX
+            wanted.append(n)
+    if args.scale == "gpu" and args.device == "auto":
+        if not torch.cuda.is_available():
+            print(
+                "interp-zoo build: the GPU-scale recipes train for hours on a CPU and torch sees no CUDA GPU here. "
+                "Run this on a GPU machine, or pass --device cpu to train on this CPU anyway.",
+                file=sys.stderr,
+            )
+            return 2
+    root = Path(args.out) if args.out else None
+    records = build(wanted, root=root, device=args.device, progress=not args.quiet)
+    for name, rec in records.items():
+        m = rec["metrics"]
+        print(
+            f"built {name}: train {_fmt(m.get('train_acc'))}, test {_fmt(m.get('test_acc'))}, phase {m['phase']}, {rec['bytes'] / 1024:.0f} KiB"
+        )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`interp-zoo list | check [NAME...] | build NAME... [--scale gpu] [--all] [--group G]`; `interp-zoo --check`."""
+    parser = argparse.ArgumentParser(
+        prog="interp-zoo", description="grokscope's shipped checkpoints: list, verify, rebuild."
+    )
+    parser.add_argument("--check", action="store_true", help="verify every shipped file against the manifest (sha256)")
+    sub = parser.add_subparsers(dest="cmd")
+    p_list = sub.add_parser("list", help="the entries, their metrics and phases")
+    p_list.add_argument("--json", action="store_true", help="the full manifest records as JSON")
+    p_check = sub.add_parser("check", help="verify shipped files against the manifest (sha256)")
+    p_check.add_argument("names", nargs="*")
+    p_build = sub.add_parser("build", help="retrain entries from their recipes")
+    p_build.add_argument("names", nargs="*", help="entry names (see `interp-zoo list`)")
+    p_build.add_argument(
+        "--scale",
+        choices=SCALES,
+        default="cpu",
+        help="gpu: the full-size recipe (NAME-gpu), written to the local cache",
+    )
+    p_build.add_argument("--all", action="store_true", help="every entry of the scale")
+    p_build.add_argument("--group", help="every entry of a group (coexistence, doshi, grok, clock-pizza, capacity)")
+    p_build.add_argument("--out", help="zoo folder to write into (default: the package for cpu, the cache for gpu)")
+    p_build.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p_build.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    try:
+        if args.check or args.cmd == "check":
+            args.names = getattr(args, "names", None)
+            return _cmd_check(args)
+        if args.cmd == "build":
+            return _cmd_build(args)
+        if args.cmd in (None, "list"):
+            args.json = getattr(args, "json", False)
+            return _cmd_list(args)
+    except (SpecError, CheckpointError) as exc:
+        print(f"interp-zoo: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
