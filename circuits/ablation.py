@@ -270,6 +270,49 @@ def ablate(
     )
 
 
+def _replacement(kind: str, ref: torch.Tensor | None, src_idx: torch.Tensor | None) -> torch.Tensor:
+    """The answer-position value an ablated neuron takes: [1, n] (mean), [N, n] (resample), 0 (zero)."""
+    if kind == "zero":
+        return torch.zeros(())
+    if kind == "mean":
+        return answer_position(ref[None])  # [1, n]
+    return answer_position(ref[src_idx])  # [N, n]
+
+
+def _ablated_logits_closed_form(model, inputs, name, masks, replacement, linear, max_rows) -> torch.Tensor:
+    """[M, N, p] logits with each mask's neurons replaced, where the logits read the hook linearly:
+    logits_m = logits - (mask_m * (act - replacement)) @ readout, in chunks of masks."""
+    readout, transform = linear
+    base, cache = cache_hooks(model, inputs, [name], full=False, max_rows=max_rows)
+    act = answer_position(cache[name])  # [N, n]
+    delta = transform(act) - transform(replacement.to(act))  # [N, n] change of the linearly read activation
+    R = readout.detach()  # [n, p]
+    M, N = len(masks), len(inputs)
+    chunk = closed_form_chunk(M, N, max(act.shape[-1], R.shape[-1]))
+    blocks = [
+        base[None] - torch.einsum("mn,bn,np->mbp", masks[s : s + chunk].to(act.device, delta.dtype), delta, R)
+        for s in range(0, M, chunk)
+    ]
+    return torch.cat(blocks)
+
+
+def _masked_replacement(masks: torch.Tensor, kind: str, ref: torch.Tensor, src_idx, lay: str):
+    """An edit for `run_variants`: variant k replaces the neurons of masks[k] by the ablation value."""
+
+    def edit(view, sl):  # view [k, N, *shape]
+        m = masks[sl]
+        m = m[:, None, None, :] if lay == "pos_units" else m[:, None, :]  # against [k, N, (pos,) n]
+        if kind == "zero":
+            value = torch.zeros((), dtype=view.dtype, device=view.device)
+        elif kind == "mean":
+            value = _match_positions(ref, view.shape[1:], lay, batch_first=False)
+        else:
+            value = _match_positions(ref, view.shape[1:], lay, batch_first=True)[src_idx]
+        return torch.where(m, value, view)
+
+    return edit
+
+
 @torch.no_grad()
 def ablate_batch(
     subject,
@@ -320,42 +363,11 @@ def ablate_batch(
                 f"{name} is not read linearly by the logits.",
             )
         if linear is not None and method != "expanded_batch":
-            readout, transform = linear
-            base, cache = cache_hooks(model, inputs, [name], full=False, max_rows=max_rows)
-            act = answer_position(cache[name])  # [N, n]
-            if kind == "zero":
-                repl = torch.zeros_like(act[:1])
-            elif kind == "mean":
-                repl = answer_position(refs[name][None])  # [1, n]
-            else:
-                repl = answer_position(refs[name][src_idx])  # [N, n]
-            delta = transform(act) - transform(repl)  # [N, n] change of the linearly read activation
-            R = readout.detach()
-            chunk = closed_form_chunk(M, N, max(n, task.p))
-            logits = torch.cat(
-                [
-                    base[None] - torch.einsum("mn,bn,np->mbp", masks[s : s + chunk].to(dev, delta.dtype), delta, R)
-                    for s in range(0, M, chunk)
-                ]
-            )  # [M, N, p]
+            replacement = _replacement(kind, refs.get(name), src_idx)
+            logits = _ablated_logits_closed_form(model, inputs, name, masks, replacement, linear, max_rows)
             used = "closed_form"
         else:
-            masks_dev = masks.to(dev)
-
-            def edit(view, sl):  # view [k, N, *shape]
-                m = masks_dev[sl]
-                if lay == "pos_units":
-                    m = m[:, None, None, :]  # [k, 1, 1, n] against [k, N, pos, n]
-                else:
-                    m = m[:, None, :]
-                if kind == "zero":
-                    value = torch.zeros((), dtype=view.dtype, device=view.device)
-                elif kind == "mean":
-                    value = _match_positions(refs[name], view.shape[1:], lay, batch_first=False)
-                else:
-                    value = _match_positions(refs[name], view.shape[1:], lay, batch_first=True)[src_idx]
-                return torch.where(m, value, view)
-
+            edit = _masked_replacement(masks.to(dev), kind, refs.get(name), src_idx, lay)
             logits = torch.cat(
                 run_variants(model, inputs, M, {name: edit}, lambda lg, sl: lg, full=False, max_rows=max_rows)
             )

@@ -10,13 +10,19 @@ from interp.errors import ShapeError
 METRIC_SUBSETS = ("train", "train_clean", "train_noisy", "train_noisy_true", "train_true", "test")
 
 
+def check_task(model, task) -> None:
+    """The model and the task must agree on p (a ShapeError that says which task to pass, if not)."""
+    if task is not None and model.p != task.p:
+        raise ShapeError(
+            f"the model was built for p={model.p} but the task has p={task.p}. Pass the task the model was "
+            "trained on (or build the model with the task's p)."
+        )
+
+
 @torch.no_grad()
 def all_logits(model, task, device=None, batch_size: int = 16384) -> torch.Tensor:
     """Logits [N, p] of `model` on every input pair of `task` (float32, on `device`)."""
-    if model.p != task.p:
-        raise ShapeError(
-            f"the model was built for p={model.p} but the task has p={task.p}. Build the model with the task's p."
-        )
+    check_task(model, task)
     if device is None:
         device = next(model.parameters()).device
     inputs = task.inputs.to(device)

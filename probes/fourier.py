@@ -316,6 +316,64 @@ class NeuronClassification(Result):
 THRESHOLD_RULES = ("auto", "otsu", "gmm", "baseline")
 
 
+@dataclass(frozen=True)
+class IPRThreshold:
+    """The IPR cut between periodic and memorising neurons, and the statistics that chose it."""
+
+    threshold: float
+    rule: str  # how it was chosen, in words
+    bimodal: bool
+    bimodality: float  # Ashman's D of the 2-component mixture of log-IPR
+    delta_bic: float  # BIC(1 Gaussian) - BIC(2 Gaussians) on log-IPR
+    otsu_threshold: float
+    gmm_threshold: float
+
+
+def ipr_threshold(
+    ipr_n: torch.Tensor,
+    base: float,
+    rule: str = "auto",
+    threshold: float | None = None,
+    min_delta_bic: float = 10.0,
+    min_bimodality: float = 2.0,
+) -> IPRThreshold:
+    """Choose the IPR cut by `rule` (see `classify_neurons`) from the neurons' IPR [n] and the
+    random-weight IPR `base`; dead neurons (IPR 0) are left out of the fit."""
+    log_ipr = torch.log(ipr_n[ipr_n > 0])
+    t_otsu, _ = otsu_split(log_ipr)
+    mix = gmm2(log_ipr)
+    delta_bic = mix["bic1"] - mix["bic2"]
+    d = mix["ashman_d"]
+    bimodal = bool(delta_bic >= min_delta_bic and d >= min_bimodality)
+    otsu_thr, gmm_thr, base_thr = math.exp(t_otsu), math.exp(mix["boundary"]), math.sqrt(base)
+    stats = f"mixture on log-IPR: BIC gain {delta_bic:.1f}, Ashman D {d:.2f}"
+    if threshold is not None:
+        thr, used = float(threshold), f"IPR >= {float(threshold):.4g} (given)"
+    elif rule == "gmm" and math.isfinite(gmm_thr):
+        thr, used = gmm_thr, f"2-component Gaussian mixture boundary on log-IPR: IPR >= {gmm_thr:.4g} ({stats})"
+    elif (rule == "otsu" or (rule == "auto" and bimodal and otsu_thr > base)) and math.isfinite(otsu_thr):
+        thr, used = otsu_thr, f"Otsu on log-IPR: IPR >= {otsu_thr:.4g} ({stats})"
+    else:
+        if rule == "auto" and bimodal:
+            why = f" (bimodal, but Otsu's cut {otsu_thr:.4g} is below the random-weight IPR: no periodic population)"
+        else:
+            why = "" if rule == "baseline" else f" (not bimodal: {stats})" if rule == "auto" else " (split undefined)"
+        thr, used = base_thr, f"IPR >= sqrt(random IPR {base:.4g}) = {base_thr:.4g}{why}"
+    return IPRThreshold(thr, used, bimodal, d, delta_bic, otsu_thr, gmm_thr)
+
+
+def nanda_labels(spec: NeuronSpectra, periodic: torch.Tensor) -> dict:
+    """Nanda et al.'s reference labels of transformer neurons (3x3 block share >= 0.85) and their
+    agreement with `periodic`."""
+    nanda = spec.dominant_frac >= NANDA_SHARE
+    return dict(
+        nanda_share=spec.dominant_frac,
+        nanda_periodic=nanda,
+        nanda_rule=f"share of centred activation power in the 3x3 block {{const, cos_k, sin_k}}^2 >= {NANDA_SHARE}",
+        agreement_with_nanda=float((nanda == periodic).float().mean()),
+    )
+
+
 def classify_neurons(
     subject,
     task=None,
@@ -344,37 +402,11 @@ def classify_neurons(
     spec = neuron_spectra(model)
     ipr_n = spec.ipr
     base = random_ipr(model.p)
-    log_ipr = torch.log(ipr_n[ipr_n > 0])  # dead neurons / zero weights have no spectrum: left out of the fit
-    t_otsu, _ = otsu_split(log_ipr)
-    mix = gmm2(log_ipr)
-    delta_bic = mix["bic1"] - mix["bic2"]
-    d = mix["ashman_d"]
-    bimodal = bool(delta_bic >= min_delta_bic and d >= min_bimodality)
-    otsu_thr, gmm_thr, base_thr = math.exp(t_otsu), math.exp(mix["boundary"]), math.sqrt(base)
-    stats = f"mixture on log-IPR: BIC gain {delta_bic:.1f}, Ashman D {d:.2f}"
-    if threshold is not None:
-        thr, used = float(threshold), f"IPR >= {float(threshold):.4g} (given)"
-    elif rule == "gmm" and math.isfinite(gmm_thr):
-        thr, used = gmm_thr, f"2-component Gaussian mixture boundary on log-IPR: IPR >= {gmm_thr:.4g} ({stats})"
-    elif (rule == "otsu" or (rule == "auto" and bimodal and otsu_thr > base)) and math.isfinite(otsu_thr):
-        thr, used = otsu_thr, f"Otsu on log-IPR: IPR >= {otsu_thr:.4g} ({stats})"
-    else:
-        if rule == "auto" and bimodal:
-            why = f" (bimodal, but Otsu's cut {otsu_thr:.4g} is below the random-weight IPR: no periodic population)"
-        else:
-            why = "" if rule == "baseline" else f" (not bimodal: {stats})" if rule == "auto" else " (split undefined)"
-        thr, used = base_thr, f"IPR >= sqrt(random IPR {base:.4g}) = {base_thr:.4g}{why}"
+    cut = ipr_threshold(ipr_n, base, rule, threshold, min_delta_bic, min_bimodality)
+    thr = cut.threshold
     periodic = ipr_n >= thr
     counts = torch.bincount(spec.dominant_freq[periodic], minlength=n_frequencies(model.p))
-    extra = {}
-    if spec.family == "transformer":
-        nanda = spec.dominant_frac >= NANDA_SHARE
-        extra = dict(
-            nanda_share=spec.dominant_frac,
-            nanda_periodic=nanda,
-            nanda_rule=f"share of centred activation power in the 3x3 block {{const, cos_k, sin_k}}^2 >= {NANDA_SHARE}",
-            agreement_with_nanda=float((nanda == periodic).float().mean()),
-        )
+    extra = nanda_labels(spec, periodic) if spec.family == "transformer" else {}
     n_per = int(periodic.sum())
     return NeuronClassification(
         family=spec.family,
@@ -385,12 +417,12 @@ def classify_neurons(
         dominant_frac=spec.dominant_frac,
         periodic=periodic,
         threshold=thr,
-        rule=used,
-        bimodal=bimodal,
-        bimodality=d,
-        delta_bic=delta_bic,
-        otsu_threshold=otsu_thr,
-        gmm_threshold=gmm_thr,
+        rule=cut.rule,
+        bimodal=cut.bimodal,
+        bimodality=cut.bimodality,
+        delta_bic=cut.delta_bic,
+        otsu_threshold=cut.otsu_threshold,
+        gmm_threshold=cut.gmm_threshold,
         ipr_random=base,
         n_periodic=n_per,
         frac_periodic=n_per / max(1, len(ipr_n)),

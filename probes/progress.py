@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 
 from interp.checkpoints import load_run
-from interp.checkpoints.subject import check_task, resolve_subject
+from interp.checkpoints.subject import resolve_subject
 from interp.device import model_device
 from interp.errors import SpecError
-from interp.metrics import first_step
+from interp.metrics import check_task, first_step
 from interp.results import Result
 from interp.tasks import all_pairs
 from probes.extraction import project_frequencies

@@ -11,7 +11,7 @@ import torch
 
 from interp import Task, TaskSpec, evaluate
 from interp.checkpoints import checkpoint_path, load, load_run
-from interp.errors import CheckpointError, DeviceError, SpecError, TrainingDiverged
+from interp.errors import CheckpointError, DeviceError, ShapeError, SpecError, TrainingDiverged
 from interp.models import MLPConfig, TransformerConfig
 from interp.train import TrainConfig, train
 from interp.train.engine import minibatch_order
@@ -255,5 +255,5 @@ def test_asking_for_cuda_without_a_gpu_is_a_device_error(tmp_path, noisy_task):
 
 
 def test_model_and_task_must_agree_on_p(noisy_task):
-    with pytest.raises(SpecError, match="p=23"):
+    with pytest.raises(ShapeError, match="p=29 but the task has p=23"):
         train(MLPConfig(p=29, width=8), noisy_task, TrainConfig(steps=1))

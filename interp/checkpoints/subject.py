@@ -13,15 +13,8 @@ import torch
 
 from interp.checkpoints.loading import load
 from interp.device import model_on
-from interp.errors import ShapeError, SpecError
-
-
-def check_task(model, task) -> None:
-    """The model and the task must agree on p (a ShapeError that says which task to pass, if not)."""
-    if task is not None and model.p != task.p:
-        raise ShapeError(
-            f"the model was built for p={model.p} but the task has p={task.p}. Pass the task the model was trained on."
-        )
+from interp.errors import SpecError
+from interp.metrics import check_task
 
 
 def resolve_subject(subject, task=None, *, where: str, need_task: bool = True, device=None):

@@ -70,6 +70,18 @@ def neuron_spectra(subject: Subject, sec: Section) -> dict:
             y_title="neurons",
         )
     )
+    sec.table(["neuron classes", "value"], _class_rows(cls))
+    sec.text(f"Rule: {cls.rule}.")
+    out = cls.to_dict()
+    out["method"] = spec.method
+    out["median_ipr"] = float(cls.ipr.median())
+    out["dominant_freq_counts"] = all_counts
+    out["power"] = spec.power.tolist()  # [neurons, frequencies], the heatmap's values (all neurons)
+    return out
+
+
+def _class_rows(cls) -> list[list]:
+    """The neuron-class table of a `NeuronClassification`."""
     rows = [
         ["neurons", cls.n_neurons],
         ["periodic (generalising)", cls.n_periodic],
@@ -82,14 +94,7 @@ def neuron_spectra(subject: Subject, sec: Section) -> dict:
     if cls.agreement_with_nanda is not None:
         rows.append(["agreement with Nanda et al.'s 85% rule", cls.agreement_with_nanda])
         rows.append(["neurons with >= 85% power in one frequency", int(cls.nanda_periodic.sum())])
-    sec.table(["neuron classes", "value"], rows)
-    sec.text(f"Rule: {cls.rule}.")
-    out = cls.to_dict()
-    out["method"] = spec.method
-    out["median_ipr"] = float(cls.ipr.median())
-    out["dominant_freq_counts"] = all_counts
-    out["power"] = spec.power.tolist()  # [neurons, frequencies], the heatmap's values (all neurons)
-    return out
+    return rows
 
 
 def key_frequencies(subject: Subject, sec: Section) -> dict:

@@ -23,13 +23,27 @@ def progress_measures(subject: Subject, sec: Section) -> dict:
         )
         return {"applicable": False, "reason": f"op {subject.task.spec.op}"}
     res = measures(subject.run)
-    x = [max(s, 1) for s in res.steps]
     sec.text(
         f"Key frequencies (from the final checkpoint, {res.key_rule}): {', '.join(map(str, res.key_frequencies))}. "
         "Restricted loss keeps only the key-frequency directions of the logits (it falls when the circuit forms); "
         "excluded loss removes them on the training set (it rises while memorisation is being replaced). "
         f"{len(res.steps)} checkpoints; step 0 drawn at 1."
     )
+    _draw(res, sec)
+    marks = {
+        "restricted_loss_below_0.1": res.first_step_below("restricted_loss", 0.1),
+        "test_loss_below_0.01": res.first_step_below("test_loss", 0.01),
+        "train_loss_below_0.01": res.first_step_below("train_loss", 0.01),
+    }
+    sec.table(["first checkpoint where", "step"], [[k.replace("_", " "), v] for k, v in marks.items()])
+    out = res.to_dict()
+    out["first_steps"] = marks
+    return out
+
+
+def _draw(res, sec: Section) -> None:
+    """The three figures over log-scaled steps: losses, Gini of the Fourier norms, sum of squared weights."""
+    x = [max(s, 1) for s in res.steps]
     sec.figure(
         figures.lines(
             "Losses over training",
@@ -60,12 +74,3 @@ def progress_measures(subject: Subject, sec: Section) -> dict:
             "Sum of squared weights", x, {"sum of squared weights": res.sum_sq_weights}, y_title="Σ w²", log_x=True
         )
     )
-    marks = {
-        "restricted_loss_below_0.1": res.first_step_below("restricted_loss", 0.1),
-        "test_loss_below_0.01": res.first_step_below("test_loss", 0.01),
-        "train_loss_below_0.01": res.first_step_below("train_loss", 0.01),
-    }
-    sec.table(["first checkpoint where", "step"], [[k.replace("_", " "), v] for k, v in marks.items()])
-    out = res.to_dict()
-    out["first_steps"] = marks
-    return out

@@ -19,10 +19,11 @@ import torch.nn.functional as F
 
 from interp.checkpoints import atomic_write_json
 from interp.device import resolve_device
-from interp.errors import SpecError, TrainingDiverged
+from interp.errors import ShapeError, SpecError, TrainingDiverged
 from interp.models import MLPConfig, ModelConfig, TransformerConfig, build_model
 from interp.models.stacked import activation_size
 from interp.tasks import Task, TaskSpec
+from interp.train.distill import Targets, check_resume, check_targets, distillation_job, teacher_record
 from interp.train.engine import GroupTrainer, Hooks, Job, Outcome, group_key
 from interp.train.rundir import prepare_run_dir
 from interp.train_config import DTYPES, LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig, torch_dtype
@@ -34,9 +35,13 @@ __all__ = [
     "SCHEDULES",
     "TrainConfig",
     "TrainResult",
+    "Targets",
+    "distill",
+    "distillation_job",
     "loss_fn",
     "make_optimizer",
     "sweep_names",
+    "teacher_record",
     "torch_dtype",
     "train",
     "train_many",
@@ -148,6 +153,44 @@ def train(
         progress=progress,
         state_every_s=state_every_s,
     )[0]
+    return _raise_if_diverged(result)
+
+
+def distill(
+    teacher,
+    student_config: ModelConfig,
+    task=None,
+    *,
+    temperature: float = 1.0,
+    targets: str = "soft",
+    inputs: str = "train",
+    train_config: TrainConfig | None = None,
+    out=None,
+    resume: bool = False,
+    overwrite: bool = False,
+    device=None,
+    callback=None,
+    progress=None,
+) -> TrainResult:
+    """Train a student on a trained teacher's outputs (knowledge distillation); returns its `TrainResult`.
+
+    teacher: a model, Checkpoint, TrainResult, run directory, checkpoint file or "zoo:NAME"; task: the
+    student's task (default the teacher's; another operation or p is refused). targets="soft": the
+    teacher's softmax at `temperature`, loss T^2 * CE (train_config.loss must be "ce"); "hard": its
+    argmax, with the train config's loss. inputs="train": the task's training inputs; "all": every
+    pair. Metrics are the task's, as for `train`; run.json records the teacher (path, SHA-256 of its
+    weights), T, targets and inputs (`teacher_record(out)`). For a sweep, pass `distillation_job`s to
+    `train_many`. `device` is where the teacher labels the inputs.
+    """
+    job = distillation_job(
+        teacher, student_config, task, temperature=temperature, targets=targets, inputs=inputs,
+        train_config=train_config, device=device,
+    )  # fmt: skip
+    result = train_many([job], out=[out], resume=resume, overwrite=overwrite, callback=callback, progress=progress)
+    return _raise_if_diverged(result[0])
+
+
+def _raise_if_diverged(result: TrainResult) -> TrainResult:
     if result.status == "diverged":
         exc = TrainingDiverged(result.message)
         exc.result, exc.step = result, result.diverged_step
@@ -169,8 +212,9 @@ def train_many(
 ) -> list[TrainResult]:
     """Train many models as one batched computation per shape; returns one `TrainResult` per job.
 
-    jobs: [(model_config, task_or_spec, train_config), ...]. Jobs whose models have the same shapes,
-    tasks of the same size and the same steps / optimizer / loss / batch size / dtype are stacked
+    jobs: [(model_config, task_or_spec, train_config), ...], or 4-tuples whose last element is the
+    `Targets` to fit instead of the task's labels (`distillation_job` builds them). Jobs whose models
+    have the same shapes, tasks of the same size and the same steps / optimizer / loss / batch size / dtype are stacked
     ([M, ...] weights, batched matmuls) and trained together, each with its own seed, learning rate,
     weight decay, betas, schedule and task; the rest are grouped automatically. Every model gets its
     own run directory, the same (within float tolerance) as `train` would write for it alone:
@@ -195,6 +239,8 @@ def train_many(
                 resume=resume,
                 overwrite=overwrite,
             )
+            if job.resume is not None:
+                check_resume(run_dir, job.targets)  # the same teacher and settings, or none on both sides
         if job.resume is not None and job.resume.step >= job.cfg.steps:  # already finished
             results[job.index] = _result(job, Outcome("complete", job.resume.history, job.resume.params))
             continue
@@ -222,9 +268,12 @@ def train_many(
 # ----- helpers of train_many ---------------------------------------------------------------------
 def _normalise_job(i: int, job) -> Job:
     try:
-        model_config, task, cfg = job
+        model_config, task, cfg, *targets = job
     except (TypeError, ValueError) as exc:
         raise SpecError("train_many", "jobs", type(job).__name__, "tuples (model_config, task, train_config)") from exc
+    if len(targets) > 1:
+        raise SpecError("train_many", "jobs", f"a tuple of {len(job)}", "(model_config, task, train_config[, targets])")
+    targets = targets[0] if targets else None
     if not isinstance(model_config, (MLPConfig, TransformerConfig)):
         raise SpecError("train", "model_config", type(model_config).__name__, "an MLPConfig or TransformerConfig")
     if isinstance(task, TaskSpec):
@@ -235,13 +284,16 @@ def _normalise_job(i: int, job) -> Job:
     if not isinstance(cfg, TrainConfig):
         raise SpecError("train", "train_config", type(cfg).__name__, "a TrainConfig")
     if model_config.p != task.p:
-        raise SpecError(
-            "model_config", "p", model_config.p, f"the task's p={task.p}", "Build the model config with the task's p."
+        raise ShapeError(
+            f"the model config was built for p={model_config.p} but the task has p={task.p}. "
+            "Build the model config with the task's p."
         )
     if cfg.optimizer == "muon" and cfg.momentum >= 1:
         raise SpecError("TrainConfig", "momentum", cfg.momentum, "a number in [0, 1) for muon")
+    if targets is not None:
+        check_targets(targets, task)
     resolve_device(cfg.device)  # a clear DeviceError before anything is written
-    return Job(i, model_config, task, cfg)
+    return Job(i, model_config, task, cfg, targets=targets)
 
 
 _TASKS: dict = {}
@@ -269,6 +321,9 @@ def sweep_names(jobs) -> list[str]:
                 key = k if k not in d and not (prefix and k in ("seed", "p")) else prefix + k
                 d[key] = tuple(v) if isinstance(v, list) else v
         d.pop("device", None)
+        record = j.targets.provenance if j.targets is not None else {"targets": "labels"}
+        for k in ("targets", "temperature", "inputs"):  # constant (and so unnamed) in a sweep without distillation
+            d[k if k not in d else "kd_" + k] = record.get(k)
         flat.append(d)
     keys = [k for k in flat[0] if len({json.dumps(f.get(k), default=str) for f in flat}) > 1]
     names = [",".join(f"{k}={_fmt(f.get(k))}" for k in keys) or "run" for f in flat]

@@ -109,14 +109,8 @@ def _as_index_tensor(x, name: str, path: Path) -> torch.Tensor:
     return t.long().reshape(-1)
 
 
-def import_progress_measures(path: str | os.PathLike, op: str = "x+y") -> Run:
-    """Import a run saved in the layout of the progress-measures grokking paper (Nanda et al. 2023):
-    a torch file holding a dict with `config` (HookedTransformerConfig fields), `model` (a
-    HookedTransformer state dict), `checkpoints` (a list of state dicts), `checkpoint_epochs`,
-    `train_losses`, `test_losses`, `train_indices`, `test_indices`. Loaded with weights_only=True.
-    Returns a `Run` of our `Transformer` over the trajectory (the final `model` as the last step),
-    with the task rebuilt from p (the config) and the split (the indices)."""
-    path = existing(path)
+def _read_layout(path: Path) -> tuple[dict, TransformerConfig]:
+    """The file's dict and its model config, checked against the progress-measures layout."""
     data = _safe_torch_load(path)
     if not isinstance(data, dict):
         raise CheckpointError(
@@ -138,26 +132,24 @@ def import_progress_measures(path: str | os.PathLike, op: str = "x+y") -> Run:
         raise CheckpointError(
             f"{path}: 'config' is a {type(cfg).__name__}; expected a dict of HookedTransformerConfig fields."
         )
-    model_config = TransformerConfig.from_hooked_transformer_config(cfg)
-    p = model_config.p
-    n = p * p
-    train_idx = test_idx = None
-    if "train_indices" in data:
-        train_idx = _as_index_tensor(data["train_indices"], "train_indices", path)
-        if train_idx.ndim == 2:  # pairs -> flat index a * p + b
-            train_idx = train_idx[:, 0] * p + train_idx[:, 1]
-        if len(train_idx) and (int(train_idx.min()) < 0 or int(train_idx.max()) >= n):
-            raise CheckpointError(
-                f"{path}: train_indices fall outside the {n} pairs of p={p}; the config does not match the data."
-            )
-    if "test_indices" in data:
-        test_idx = _as_index_tensor(data["test_indices"], "test_indices", path)
-        if test_idx.ndim == 2:
-            test_idx = test_idx[:, 0] * p + test_idx[:, 1]
-    frac = len(train_idx) / n if train_idx is not None else 0.3
-    spec = TaskSpec(op=op, p=p, frac_train=min(1.0, max(frac, 1.0 / n)), seed=0)
-    task = Task.from_split(spec, train_idx, test_idx) if train_idx is not None else Task(spec)
+    return data, TransformerConfig.from_hooked_transformer_config(cfg)
 
+
+def _split_indices(data: dict, key: str, p: int, path: Path) -> torch.Tensor | None:
+    """data[key] as flat pair indices a * p + b (pairs [n, 2] are flattened), checked against p."""
+    if key not in data:
+        return None
+    idx = _as_index_tensor(data[key], key, path)
+    if idx.ndim == 2:  # pairs -> flat index a * p + b
+        idx = idx[:, 0] * p + idx[:, 1]
+    if len(idx) and (int(idx.min()) < 0 or int(idx.max()) >= p * p):
+        raise CheckpointError(f"{path}: {key} fall outside the {p * p} pairs of p={p}; the config does not match the data.")
+    return idx
+
+
+def _trajectory(data: dict, path: Path) -> tuple[dict, list[dict]]:
+    """({step: state dict}, history) of the file: its checkpoints, the final model at the last step,
+    and the per-epoch losses."""
     states = list(data.get("checkpoints") or [])
     epochs = [int(e) for e in (data.get("checkpoint_epochs") or [])]
     if states and len(epochs) != len(states):
@@ -174,6 +166,26 @@ def import_progress_measures(path: str | os.PathLike, op: str = "x+y") -> Run:
         {"step": i, "train_loss": train_losses[i], **({"test_loss": test_losses[i]} if i < len(test_losses) else {})}
         for i in range(len(train_losses))
     ]
+    return by_step, history
+
+
+def import_progress_measures(path: str | os.PathLike, op: str = "x+y") -> Run:
+    """Import a run saved in the layout of the progress-measures grokking paper (Nanda et al. 2023):
+    a torch file holding a dict with `config` (HookedTransformerConfig fields), `model` (a
+    HookedTransformer state dict), `checkpoints` (a list of state dicts), `checkpoint_epochs`,
+    `train_losses`, `test_losses`, `train_indices`, `test_indices`. Loaded with weights_only=True.
+    Returns a `Run` of our `Transformer` over the trajectory (the final `model` as the last step),
+    with the task rebuilt from p (the config) and the split (the indices)."""
+    path = existing(path)
+    data, model_config = _read_layout(path)
+    p = model_config.p
+    n = p * p
+    train_idx = _split_indices(data, "train_indices", p, path)
+    test_idx = _split_indices(data, "test_indices", p, path)
+    frac = len(train_idx) / n if train_idx is not None else 0.3
+    spec = TaskSpec(op=op, p=p, frac_train=min(1.0, max(frac, 1.0 / n)), seed=0)
+    task = Task.from_split(spec, train_idx, test_idx) if train_idx is not None else Task(spec)
+    by_step, history = _trajectory(data, path)
 
     def loader(step):
         sd = by_step[step]
