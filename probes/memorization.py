@@ -21,6 +21,7 @@ from interp.checkpoints.subject import resolve_subject
 from interp.errors import SpecError
 from interp.metrics import all_logits, first_step
 from interp.results import Result
+from probes.samples import CopyFraction, copy_fraction, frechet_distance  # noqa: F401  (memorisation of generated samples: probes.samples)
 
 SUBSETS = ("train", "train_clean", "train_noisy", "train_noisy_true", "train_true", "test")
 

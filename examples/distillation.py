@@ -1,0 +1,345 @@
+"""Jiang and Zou 2026: does a consistency-distilled student inherit its memorising teacher's copies?
+
+On Bonnaire et al.'s Gaussian mixture (PAPERS-WAVE2 B.5-B.7): the teacher's copy fraction against
+training steps for several n (tau_mem grows with n); a teacher trained past tau_mem, its consistency-
+distilled student (one and two steps) and the control (the teacher trained as many steps more), with
+copy fraction and Frechet distance; and the random-feature theory of B.4 (tau_mem and tau_gen against
+n, the distillation change projected on the two bulks of the feature covariance).
+
+    python examples/distillation.py --quick     # B.7: d = 8, n = 64, CPU, about 2 minutes
+    python examples/distillation.py             # B.6's full tables: 3 seeds, n up to 128, 10k samples (GPU)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+from interp import Task, TaskSpec
+from interp.device import resolve_device
+from interp.diffusion import (
+    DenoiserConfig,
+    at_step,
+    consistency_distill,
+    continue_training,
+    gaussian_mixture,
+    sample,
+    train_denoiser,
+)
+from interp.diffusion.random_features import rf_timescales
+from interp.diffusion.rf_distillation import rf_distillation
+from interp.distillation import distillation_sweep, distillation_transfer
+from interp.models import MLPConfig
+from interp.report import figures
+from interp.report.study import Study, parse_args
+from interp.train import TrainConfig
+from interp.train import train as train_model
+from probes.samples import copy_fraction, memorization_summary
+
+
+@dataclass(frozen=True)
+class Settings:
+    dim: int = 8  # the mixture's dimension
+    n_train: int = 64  # training points of the distilled teacher
+    curve_ns: tuple[int, ...] = (16, 64)  # training-set sizes of the f_mem-vs-steps curves
+    curve_steps: tuple[int, ...] = (500, 1000, 2000, 4000)  # where the curves are measured
+    teacher_steps: int = 12000
+    teacher_lr: float = 1e-3
+    distill_steps: int = 2000
+    distill_lr: float = 1e-4
+    ema: float = 0.95
+    n_discretisation: int = 18
+    width: int = 128
+    depth: int = 3
+    n_samples: int = 2000
+    n_fresh: int = 4000
+    seeds: tuple[int, ...] = (0,)
+    rf_ns: tuple[int, ...] = (25, 50, 100)  # random-feature model: training-set sizes
+    rf_d: int = 50
+    rf_p: int = 200
+    rf_steps: int = 4000
+
+    @classmethod
+    def quick(cls) -> Settings:
+        return cls()
+
+    @classmethod
+    def full(cls) -> Settings:
+        return cls(
+            curve_ns=(16, 32, 64, 128),  # B.6's table
+            curve_steps=(500, 1000, 2000, 4000, 8000, 16000),
+            n_samples=10000,
+            n_fresh=10000,
+            seeds=(0, 1, 2),
+            rf_ns=(100, 200, 400, 800),
+            rf_d=200,
+            rf_p=1600,
+            rf_steps=20000,
+        )
+
+
+def train(s: Settings, seed: int, device, log) -> dict:
+    """The teachers of the curves, the distilled teacher, its students and control, the random-feature runs."""
+    config = DenoiserConfig(width=s.width, depth=s.depth)
+    data = {n: gaussian_mixture(n, s.dim, seed=seed) for n in sorted({*s.curve_ns, s.n_train})}
+    teachers = {}
+    for n, x in data.items():
+        steps = s.teacher_steps if n == s.n_train else max(s.curve_steps)
+        log(f"seed {seed}: teacher n = {n}, {steps} steps")
+        teachers[n] = train_denoiser(
+            x, config, steps=steps, lr=s.teacher_lr, seed=seed, device=device, snapshot_steps=s.curve_steps
+        )
+    teacher, x = teachers[s.n_train], data[s.n_train]
+    log(f"seed {seed}: consistency distillation, {s.distill_steps} steps, and the control")
+    student = consistency_distill(
+        teacher, x, steps=s.distill_steps, lr=s.distill_lr, n_discretisation=s.n_discretisation, seed=seed, ema=s.ema
+    )
+    control = continue_training(teacher, x, steps=s.distill_steps, lr=s.teacher_lr, seed=seed)
+    log(f"seed {seed}: random-feature model")
+    rf = rf_timescales(s.rf_ns, d=s.rf_d, p=s.rf_p, steps=s.rf_steps, seed=seed, device=device)
+    rf_cd = rf_distillation(
+        d=s.rf_d, p=s.rf_p, n=s.rf_ns[1], teacher_steps=int(1.5 * s.rf_steps), seed=seed, device=device
+    )
+    return {"data": data, "teachers": teachers, "student": student, "control": control, "rf": rf, "rf_cd": rf_cd}
+
+
+def measure(s: Settings, seed: int, trained: dict) -> dict:
+    """Copy fraction and Frechet distance of every model's samples (one z for all), plus the random-feature numbers."""
+    fresh = gaussian_mixture(s.n_fresh + s.n_samples, s.dim, seed=10_000 + seed)  # reference, then a fresh "sample"
+    fresh, fresh_sample = fresh[: s.n_fresh], fresh[s.n_fresh :]
+    curves = []
+    for n, teacher in trained["teachers"].items():
+        for step in (st for st in s.curve_steps if n in s.curve_ns):
+            res = copy_fraction(sample(at_step(teacher, step), s.n_samples, seed=seed + 1), trained["data"][n])
+            curves.append({"seed": seed, "n": n, "step": step, "f_mem": res.fraction, "stderr": res.stderr})
+    x = trained["data"][s.n_train]
+    models = {
+        "teacher": ("teacher (Heun, 18)", trained["teachers"][s.n_train], None),
+        "control": (f"teacher + {s.distill_steps} more steps (control)", trained["control"], None),
+        "student_1": ("student, 1 step", trained["student"], 1),
+        "student_2": ("student, 2 steps", trained["student"], 2),
+    }
+    rows = [{"key": "fresh", "model": "fresh data", **_row(memorization_summary(fresh_sample, x, fresh))}]
+    for key, (name, model, steps) in models.items():
+        samples = sample(model, s.n_samples, steps=steps, seed=seed + 1)
+        rows.append({"key": key, "model": name, **_row(memorization_summary(samples, x, fresh))})
+    rf, rf_cd = trained["rf"], trained["rf_cd"]
+    return {
+        "seed": seed,
+        "curves": curves,
+        "distillation": rows,
+        "rf_timescales": {"n": rf.n, "tau_gen": rf.tau_gen, "tau_mem": rf.tau_mem},
+        "rf_curves": [{"n": r.n, "tau": r.tau, "train_loss": r.train_loss, "test_loss": r.test_loss, "score_error": r.score_error} for r in rf.runs],
+        "rf_spectrum": rf_cd.spectrum.to_dict(),
+        "rf_projection": rf_cd.projection.to_dict(),
+    }  # fmt: skip
+
+
+def _row(m) -> dict:
+    return {
+        "f_mem": m.copy.fraction,
+        "stderr": m.copy.stderr,
+        "fd": m.frechet.distance,
+        "nearest_ratio": m.nearest_ratio.ratio,
+        "median_d1_d2": m.copy.median_ratio,
+        "distinct_nearest": m.copy.n_distinct_nearest,
+    }
+
+
+@dataclass(frozen=True)
+class ArithmeticSettings:
+    """Knowledge distillation on noisy (a + b) mod p: a quadratic MLP teacher that memorised its noisy labels."""
+
+    p: int = 23
+    frac_train: float = 0.7
+    label_noise: float = 0.2
+    teacher_width: int = 256
+    steps: int = 300  # teacher and students, full batch AdamW
+    lr: float = 1e-2
+    weight_decay: float = 1.0  # with the quadratic MLP: the noise memorised while a rule coexists
+    widths: tuple[int, ...] = (64, 128)  # student widths
+    temperatures: tuple[float, ...] = (1.0, 4.0)
+    seeds: tuple[int, ...] = (1,)  # student seeds (the teacher's is the run's --seed)
+
+    @classmethod
+    def full(cls) -> ArithmeticSettings:
+        return cls(
+            p=59,
+            teacher_width=512,
+            steps=1000,
+            widths=(64, 128, 256, 512),
+            temperatures=(1.0, 2.0, 4.0, 8.0),
+            seeds=(1, 2, 3),
+        )
+
+
+def arithmetic_table(quick: bool, seed: int, device, log) -> dict:
+    """The knowledge-distillation table on the arithmetic tasks (issue 14, part 1): a memorising teacher,
+    students (soft at each T and hard, on the training inputs and on all pairs) and their controls on the raw
+    noisy labels, trained as one batched sweep, and what each inherited (interp.distillation)."""
+    a = ArithmeticSettings() if quick else ArithmeticSettings.full()
+    task = Task(TaskSpec("x+y", a.p, a.frac_train, label_noise=a.label_noise, seed=seed))
+    tc = TrainConfig(
+        steps=a.steps, lr=a.lr, weight_decay=a.weight_decay, loss="ce", eval_every=a.steps, seed=seed, device=device
+    )
+    log(f"arithmetic: teacher (quadratic MLP, width {a.teacher_width}) on (a + b) mod {a.p}, {a.label_noise:.0%} noise")
+    teacher = train_model(MLPConfig(p=a.p, width=a.teacher_width, act="quad"), task, tc)
+    students = [MLPConfig(p=a.p, width=w, act="quad") for w in a.widths]
+    log(
+        f"arithmetic: {len(a.widths) * len(a.seeds) * (3 + 2 * len(a.temperatures))} students and controls, one batched sweep"
+    )
+    sweep = distillation_sweep(
+        teacher,
+        students,
+        temperatures=a.temperatures,
+        targets=("soft", "hard"),
+        inputs=("train", "all"),
+        seeds=a.seeds,
+        train_config=tc,
+    )
+    report = distillation_transfer(
+        teacher, sweep.students, sweep.controls, temperatures=a.temperatures, settings=sweep.settings
+    )
+    return {"settings": asdict(a), "report": report.to_dict()}
+
+
+def _kd_row(m: dict, controls: dict) -> list:
+    s, met = m["settings"], m["metrics"]
+    control = controls[s["control"]]["metrics"]["test_acc"] if "control" in s else ""
+    filtration = (m["filtration"] or {}).get("g", {}).get("test_acc", float("nan"))
+    g = m["partitions"].get("coherence", {}).get("g", {}).get("test_acc", float("nan"))
+    t = s.get("temperature")
+    return [
+        m["role"], s.get("model", "teacher"), s.get("seed", ""), s.get("targets", ""), "" if t is None else t, s.get("inputs", ""),
+        met["train_noisy_acc"], met["train_noisy_true_acc"], met["test_acc"], control, m["agreement"]["test"], filtration, g,
+    ]  # fmt: skip
+
+
+def render_arithmetic(sec, arithmetic: dict) -> None:
+    """The knowledge-distillation section: the teacher's soft labels, then every model beside its control."""
+    a, r = arithmetic["settings"], arithmetic["report"]
+    sec.text(
+        f"(a + b) mod {a['p']}, {a['frac_train']:.0%} of the table for training, {a['label_noise']:.0%} of its labels "
+        f"wrong. Teacher: quadratic MLP of width {a['teacher_width']}, {a['steps']} steps of AdamW (lr {a['lr']:g}, "
+        f"weight decay {a['weight_decay']:g}). Students: soft targets (the teacher's softmax at T, loss T^2 CE) or hard "
+        "(its argmax), on the training inputs or on every pair; the control of each is the same config and seed "
+        "trained on the raw noisy labels. Noisy fit: accuracy on the noisy training examples against the labels "
+        "given (which the teacher memorised) and the true ones; agreement: the teacher's argmax on the test pairs."
+    )
+    sec.table(
+        ["T", "p(true)", "p(given)", "rank of true (chance)", "true top-1", "true top-2", "true runner-up"],
+        [[x["temperature"], x["true_prob"], x["given_prob"], f"{x['true_rank']:.2f} ({x['chance_rank']:.0f})", x["true_top1"], x["true_top2"], x["true_runner_up"]] for x in r["soft_labels"]],
+        left=0,
+    )  # fmt: skip
+    controls = {c["name"]: c for c in r["controls"]}
+    header = ["role", "model", "seed", "targets", "T", "inputs", "noisy fit (given)", "noisy fit (true)", "test acc",
+              "control test acc", "test agreement", "filtration G test", "partition G test (coherence)"]  # fmt: skip
+    rows = [_kd_row(m, controls) for m in (r["teacher"], *r["students"], *r["controls"])]
+    sec.table(header, rows, left=6)
+    names = [m["name"].replace(",", " ") for m in r["students"]]
+    sec.figure(figures.bars("Test accuracy: students against their controls", names, {
+        "student": [m["metrics"]["test_acc"] for m in r["students"]],
+        "control": [controls[m["settings"]["control"]]["metrics"]["test_acc"] for m in r["students"]],
+    }, y_title="test accuracy"))  # fmt: skip
+
+
+def render(study, s: Settings, runs: list[dict], arithmetic) -> None:
+    """The page: curves, the distillation table, the random-feature figures, the arithmetic hook."""
+    render_curves(study.page.section("Teacher copy fraction against training steps"), s, runs[0])
+    render_distillation(study.page.section("Teacher, student and control"), s, runs)
+    render_random_features(study.page.section("Random-feature theory (Bonnaire et al.)"), s, runs[0])
+    render_arithmetic(study.page.section("Knowledge distillation on arithmetic"), arithmetic)
+
+
+def render_curves(sec, s: Settings, run: dict) -> None:
+    sec.text(
+        f"EDM teachers (MLP {s.width} x {s.depth}) on the d = {s.dim} Gaussian mixture, Heun 18 levels, "
+        f"{s.n_samples} samples, seed {run['seed']}. tau_mem grows with n."
+    )
+    f_mem = {(c["n"], c["step"]): c["f_mem"] for c in run["curves"]}
+    series = {f"n = {n}": [f_mem[n, st] for st in s.curve_steps] for n in s.curve_ns}
+    sec.figure(
+        figures.lines(
+            "f_mem against teacher training steps", s.curve_steps, series, y_title="copy fraction", log_x=True
+        )
+    )
+    sec.table(["n", *[f"{st} steps" for st in s.curve_steps]], [[n, *series[f"n = {n}"]] for n in s.curve_ns], left=0)
+
+
+def render_distillation(sec, s: Settings, runs: list[dict]) -> None:
+    sec.text(
+        f"n = {s.n_train}: teacher {s.teacher_steps} steps; student: consistency distillation {s.distill_steps} steps "
+        f"(N = {s.n_discretisation}, Heun teacher step, squared l2, EMA {s.ema}, initialised from the teacher); control: "
+        f"the teacher trained {s.distill_steps} steps more. FD: Frechet distance of Gaussian fits to fresh data."
+    )
+    keys = ["f_mem", "stderr", "fd", "nearest_ratio", "median_d1_d2", "distinct_nearest"]
+    header = ["model", "seed", "f_mem", "stderr", "FD", "median d1 / fresh", "median d1/d2", "distinct nearest"]
+    sec.table(header, [[r["model"], run["seed"], *[r[k] for k in keys]] for run in runs for r in run["distillation"]])
+    rows = runs[0]["distillation"]
+    series = {"f_mem": [r["f_mem"] for r in rows], "FD": [r["fd"] for r in rows]}
+    sec.figure(figures.bars("Copy fraction and Frechet distance", [r["model"] for r in rows], series))
+
+
+def render_random_features(sec, s: Settings, run: dict) -> None:
+    rf, spec, proj = run["rf_timescales"], run["rf_spectrum"], run["rf_projection"]
+    sec.text(
+        f"Score model A tanh(W x / sqrt(d)), d = {s.rf_d}, p = {s.rf_p}, t = 0.01, full-batch GD. tau_gen: score "
+        "error within 10% of its best; tau_mem: test - train loss above 0.1."
+    )
+    sec.table(["n", "tau_gen", "tau_mem"], [list(row) for row in zip(rf["n"], rf["tau_gen"], rf["tau_mem"])], left=0)
+    gaps = {f"n = {c['n']}": [b - a for a, b in zip(c["train_loss"], c["test_loss"])] for c in run["rf_curves"]}
+    fig = figures.figure("Test - train loss against training time", "tau", "test - train loss")
+    for (name, gap), c in zip(gaps.items(), run["rf_curves"]):
+        fig.add_scatter(x=c["tau"], y=gap, mode="lines", name=name)
+    fig.update_xaxes(type="log")
+    sec.figure(fig)
+    ranks = list(range(1, len(spec["eigenvalues"]) + 1))
+    title = f"Feature covariance spectrum (n = {s.rf_ns[1]}): large bulk = first {spec['split']}"
+    sec.figure(figures.lines(title, ranks, {"eigenvalue": spec["eigenvalues"]}, x_title="rank", log_y=True))
+    verdict = (
+        "so it is here"
+        if proj["small_bulk_damped_more"] and proj["kept_large"] > 0.9
+        else "this proxy does not reproduce that"
+    )
+    sec.text(
+        f"Distillation inside the model (our two-time consistency proxy, see interp/diffusion/rf_distillation.py): the "
+        f"student keeps {proj['kept_large']:.2f} of the teacher's large-bulk component and {proj['kept_small']:.2f} of "
+        f"its small-bulk one; {proj['change_share_small']:.0%} of the change lies in the small bulk. B.4 predicts the "
+        f"small bulk damped and the large kept; {verdict}."
+    )
+    bulks = {
+        "teacher": [proj["teacher_large"], proj["teacher_small"]],
+        "student": [proj["student_large"], proj["student_small"]],
+    }
+    sec.figure(
+        figures.bars(
+            "Teacher and student readout on the two bulks (Frobenius norm)", ["large bulk", "small bulk"], bulks
+        )
+    )
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(
+        "distillation", "Consistency distillation and memorisation (Jiang and Zou; Bonnaire et al.).", argv
+    )
+    s = Settings.quick() if args.quick else Settings.full()
+    device = args.device  # "auto": a GPU when there is one
+    study = Study("distillation", "Distillation and memorisation: does a student inherit its teacher's copies?", args)
+    study.results["settings"] = asdict(s)
+    threads = torch.get_num_threads()
+    if resolve_device(device).type == "cpu":
+        torch.set_num_threads(1)  # tiny models: OpenMP hand-offs cost more than they give (10x on a busy 2-core box)
+    try:
+        runs = [measure(s, args.seed + k, train(s, args.seed + k, device, study.log)) for k in s.seeds]
+    finally:
+        torch.set_num_threads(threads)
+    study.results["runs"] = runs
+    study.results["arithmetic"] = arithmetic_table(args.quick, args.seed, device, study.log)
+    render(study, s, runs, study.results["arithmetic"])
+    study.write()
+    return study.results
+
+
+if __name__ == "__main__":
+    main()

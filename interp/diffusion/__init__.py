@@ -1,0 +1,50 @@
+"""Diffusion models small enough to see memorisation exactly: EDM denoisers, the Heun sampler,
+consistency distillation, and Bonnaire et al.'s random-feature theory (PAPERS-WAVE2 part B).
+
+    from interp.diffusion import gaussian_mixture, DenoiserConfig, train_denoiser, consistency_distill, sample
+    data = gaussian_mixture(64, 8, seed=0)
+    teacher = train_denoiser(data, DenoiserConfig(), steps=12000, lr=1e-3, seed=0)
+    student = consistency_distill(teacher, data, steps=2000, lr=1e-4, seed=0)
+    x_teacher, x_student = sample(teacher, 2000, seed=1), sample(student, 2000, seed=1)
+
+Memorisation of the samples is measured by `probes.samples` (copy fraction, Frechet distance).
+Files: data.py (data), denoisers.py (networks and configs), edm.py (preconditioning, loss, schedule),
+training.py, sampling.py, consistency.py (distillation), io.py (save / load), random_features.py and
+rf_distillation.py (the theory of B.4).
+"""
+
+from interp.diffusion.consistency import consistency_distill, student_from_teacher
+from interp.diffusion.data import as_training_data, digits, gaussian_mixture
+from interp.diffusion.denoisers import DenoiserConfig, RandomFeatureConfig, UNetConfig
+from interp.diffusion.edm import ConsistencyModel, EDMDenoiser, karras_sigmas
+from interp.diffusion.io import load, save
+from interp.diffusion.random_features import feature_spectrum, rf_timescales, train_rf_score
+from interp.diffusion.rf_distillation import bulk_projection, rf_distillation
+from interp.diffusion.sampling import heun_sample, sample
+from interp.diffusion.training import at_step, continue_training, train_denoiser
+
+__all__ = [
+    "ConsistencyModel",
+    "DenoiserConfig",
+    "EDMDenoiser",
+    "RandomFeatureConfig",
+    "UNetConfig",
+    "as_training_data",
+    "at_step",
+    "bulk_projection",
+    "consistency_distill",
+    "continue_training",
+    "digits",
+    "feature_spectrum",
+    "gaussian_mixture",
+    "heun_sample",
+    "karras_sigmas",
+    "load",
+    "rf_distillation",
+    "rf_timescales",
+    "sample",
+    "save",
+    "student_from_teacher",
+    "train_denoiser",
+    "train_rf_score",
+]

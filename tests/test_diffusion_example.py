@@ -1,0 +1,36 @@
+"""examples/distillation.py --quick runs end to end and writes a JSON of sane results and an HTML page."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "distillation.py"
+
+
+@pytest.mark.slow
+def test_distillation_example_quick(tmp_path):
+    spec = importlib.util.spec_from_file_location("example_distillation", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    try:
+        spec.loader.exec_module(module)
+        module.main(["--quick", "--out", str(tmp_path), "--device", "cpu"])
+    finally:
+        sys.modules.pop(spec.name, None)
+    assert (tmp_path / "distillation.html").read_text().count('class="grokscope-figure"') >= 4
+    r = json.loads((tmp_path / "distillation.json").read_text())
+    assert r["study"] == "distillation" and r["setting"] == "quick"
+    run = r["runs"][0]
+    rows = {row["key"]: row for row in run["distillation"]}
+    teacher, student = rows["teacher"], rows["student_1"]
+    assert teacher["f_mem"] > 0.6 and student["f_mem"] <= 0.25 * teacher["f_mem"]
+    assert abs(student["fd"] - teacher["fd"]) <= 0.2 and rows["control"]["f_mem"] >= teacher["f_mem"] - 0.05
+    assert rows["fresh"]["f_mem"] < 0.01
+    curve = {(c["n"], c["step"]): c["f_mem"] for c in run["curves"]}
+    assert curve[(16, 2000)] > curve[(64, 2000)] + 0.15
+    assert run["rf_timescales"]["tau_mem"][0] < run["rf_timescales"]["tau_mem"][-1]
