@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from interp.checkpoints.subject import resolve_subject
 from interp.device import model_device
-from interp.errors import SpecError
+from interp.errors import ShapeError, SpecError
 from interp.interventions import DEFAULT_MAX_ROWS, max_rows_for
 from interp.metrics import all_logits, evaluate
 from interp.models import is_transformer
@@ -71,23 +71,39 @@ def _triples(p: int, n_triples: int, seed: int) -> torch.Tensor:
     return torch.randint(0, p, (n_triples, 3), generator=gen)
 
 
+def given_triples(triples, p: int) -> torch.Tensor:
+    """Explicit (a, b, c) triples as a long tensor [n, 3], checked to lie in [0, p)."""
+    t = torch.as_tensor(triples, dtype=torch.long)
+    if t.ndim != 2 or t.shape[1] != 3 or len(t) == 0:
+        raise ShapeError(f"triples must be [n, 3] (a, b, c) with n >= 1, got shape {list(t.shape)}.")
+    if int(t.min()) < 0 or int(t.max()) >= p:
+        raise ShapeError(
+            f"triples must hold residues in [0, {p}), got values in [{int(t.min())}, {int(t.max())}]. "
+            "Pass triples of the model's modulus."
+        )
+    return t
+
+
 def gradient_symmetricity(
     subject,
     task=None,
     *,
     n_triples: int = 4096,
     seed: int = 0,
+    triples=None,
     device=None,
     max_rows: int | None = DEFAULT_MAX_ROWS,
 ) -> float:
     """Mean over triples (a, b, c) of cos(dQ_c/dE_a, dQ_c/dE_b) (Zhong et al. 2023), E the operands'
     input embeddings (transformer: W_E rows before the positional embedding; MLP: one-hot inputs),
-    Q_c the answer logit of class c. All triples share one backward pass per chunk: each example's
-    embeddings are separate rows of one leaf tensor, so a summed objective gives per-example gradients."""
+    Q_c the answer logit of class c. The triples: `triples` ([n, 3] (a, b, c), e.g. a published
+    fixed sample), else every triple when p^3 <= n_triples, else n_triples drawn with `seed`. All
+    triples share one backward pass per chunk: each example's embeddings are separate rows of one
+    leaf tensor, so a summed objective gives per-example gradients."""
     model, task = resolve_subject(subject, task, where="gradient_symmetricity", need_task=False, device=device)
     dev = model_device(model)
     p = model.p
-    trip = _triples(p, n_triples, seed).to(dev)
+    trip = (_triples(p, n_triples, seed) if triples is None else given_triples(triples, p)).to(dev)
     was_training = model.training
     model.eval()
     rows = max_rows_for(model, max_rows)

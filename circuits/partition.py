@@ -1,8 +1,8 @@
 """The generalisation / memorisation partition (coexistence paper): keep the top gamma_g fraction of
 neurons by a score (circuits.scores) as the generalisation sub-network G and the bottom gamma_r
 fraction as the memorisation sub-network R, evaluate each alone (every other neuron ablated), and
-report frequency filtration (probes.extraction) beside them. Measured figures are in bench/README.md
-and the tests (tests/test_circuits_partition.py).
+report frequency filtration (probes.extraction) beside them. What the sub-networks of each score
+achieve at CPU size is checked in tests/test_circuits_partition.py.
 """
 
 from __future__ import annotations

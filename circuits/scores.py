@@ -14,12 +14,8 @@ Scores (higher = more "generalising"):
 - "spread": the participation ratio of the same attributions over examples (memorising neurons
   matter to few examples); kept for comparison, it does not separate the sub-networks here.
 
-Measured (tests/test_circuits_partition.py and five variants of its setting: ReLU MLP, width
-128-256, (a + b) mod 31, 70% of the table, 20-30% noise, CE, AdamW lr 1e-2, weight decay 2,
-1000-1500 steps; gamma_g = 0.7, mean ablation): raw test accuracy 0.08-0.28 with every noisy label
-memorised; the coherence sub-network G 0.11-0.34 (above raw in 5 of 5); frequency filtration
-0.94-1.00. The coexistence paper's finding, reproduced with "coherence". "strength" (0.07-0.15)
-and "spread" stay below raw at this scale; the task-specific "ipr" reaches 0.6.
+How the scores' sub-networks compare at CPU size is checked in tests/test_circuits_partition.py
+(its comments record what was measured).
 """
 
 from __future__ import annotations
@@ -97,10 +93,10 @@ def attribution_spread(subject, task=None, *, device=None) -> torch.Tensor:
     (`label_attributions`): spread_m = (sum_i |c_m(i)|)^2 / (n_train sum_i c_m(i)^2) in [1/n_train, 1].
 
     The idea (the issue's suggestion): a neuron that memorises a few examples matters to those few
-    (spread ~ k / n_train), one that computes the rule to almost all (near 1). Measured on the
-    noisy MLPs of the tests it ranks neurons like IPR only loosely (Spearman 0.65) and its top
-    sub-network does not beat the raw network's test accuracy: memorisation in these networks is
-    spread over many neurons in superposition, not held by a few. `coherence` works better."""
+    (spread ~ k / n_train), one that computes the rule to almost all (near 1). On the noisy MLPs of
+    the tests it ranks neurons like IPR only loosely and its top sub-network does not beat the raw
+    network's test accuracy: memorisation in these networks is spread over many neurons in
+    superposition, not held by a few. `coherence` works better (tests/test_circuits_partition.py)."""
     c = label_attributions(subject, task, device=device)
     l1 = c.abs().sum(0)
     l2 = (c * c).sum(0)

@@ -184,11 +184,13 @@ def dominant_frequencies(subject, task=None, *, device=None) -> torch.Tensor:
 
 # ----- embeddings and key frequencies ------------------------------------------------------------
 def embedding_matrix(subject, task=None, *, device=None) -> torch.Tensor:
-    """[p, d] the embedding with the token axis first. Transformer: W_E[:p] (residue tokens);
-    MLP with a learned embedding: W_E; one-hot MLP: the input weights, [U^T, V^T] ([p, 2 width])."""
+    """[p, d] the embedding with the token axis first. Transformer: W_E[:p] (residue tokens), or
+    with a second operand vocabulary (diff_vocab) both tables side by side, [W_E[:p], W_E[p:2p]]
+    ([p, 2 d_model]); MLP with a learned embedding: W_E; one-hot MLP: the input weights, [U^T, V^T]
+    ([p, 2 width])."""
     model, _ = resolve_subject(subject, task, where="embedding_matrix", need_task=False, device=device)
     if model_family(model) == "transformer":
-        w = model.embed.W_E[: model.p]
+        w = torch.cat(list(model.operand_embeddings()), dim=1) if model.cfg.diff_vocab else model.embed.W_E[: model.p]
     elif model.cfg.embed == "learned":
         w = model.W_E
     else:

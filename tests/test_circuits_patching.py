@@ -1,5 +1,5 @@
+import inspect
 import json
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -94,12 +94,6 @@ def test_batched_neuron_patching_equals_one_neuron_at_a_time_reference(trained, 
         assert res.n_forward_passes == 0
 
 
-def _tl_view(model):
-    """What transformer_lens.patching reads from a model: cfg sizes and run_with_hooks."""
-    cfg = SimpleNamespace(n_layers=model.cfg.n_layers, n_heads=model.cfg.n_heads, device="cpu", n_key_value_heads=None)
-    return SimpleNamespace(cfg=cfg, run_with_hooks=model.run_with_hooks, training=False)
-
-
 @pytest.mark.parametrize(
     "hook, per, tl_name",
     [
@@ -115,6 +109,7 @@ def test_transformer_patching_matches_transformer_lens_shapes_and_values(hook, p
     import transformer_lens.patching as tlp
 
     model, task = zhong_transformer(1.0)
+    model.eval()
     res = activation_patch(model, task, hook=hook, per=per, n_pairs=32, seed=1)
     gen = torch.Generator().manual_seed(1)
     clean = task.inputs[torch.randperm(len(task.inputs), generator=gen)[:32]]
@@ -129,7 +124,7 @@ def test_transformer_patching_matches_transformer_lens_shapes_and_values(hook, p
         return (logits[ar, -1, clean_ans] - logits[ar, -1, corr_ans]).mean()
 
     _, cache = model.run_with_cache(model.pair_tokens(clean))
-    expected = getattr(tlp, tl_name)(_tl_view(model), model.pair_tokens(corrupted), cache, metric)
+    expected = getattr(tlp, tl_name)(model, model.pair_tokens(corrupted), cache, metric)
     assert res.values.shape == expected.shape
     torch.testing.assert_close(res.values, expected.float(), atol=2e-4, rtol=1e-4)
 
@@ -235,10 +230,93 @@ def test_two_layer_transformer_patching_matches_transformer_lens(hook, per, tl_n
     ar = torch.arange(16)
     _, cache = model.run_with_cache(model.pair_tokens(clean))
     expected = getattr(tlp, tl_name)(
-        _tl_view(model),
+        model,
         model.pair_tokens(corrupted),
         cache,
         lambda lg: (lg[ar, -1, clean_ans] - lg[ar, -1, corr_ans]).mean(),
     )
     assert res.values.shape == expected.shape == (2, *expected.shape[1:])
     torch.testing.assert_close(res.values, expected.float(), atol=2e-5, rtol=1e-4)
+
+
+def test_pattern_patching_names_the_query_position_pos_as_transformer_lens_4():
+    model, task = zhong_transformer(1.0)
+    res = activation_patch(model, task, hook="pattern", per="head_pos", n_pairs=8)
+    assert res.axis_names == ("layer", "head", "pos") and res.values.shape == (1, 4, 2)
+    assert activation_patch(model, task, hook="pattern", per="pos", n_pairs=8).axis_names == ("layer", "pos")
+
+
+@pytest.mark.parametrize("method", ["closed_form", "expanded_batch"])
+def test_reduce_none_keeps_each_example_and_its_mean_is_the_reduced_value(method):
+    model, task = zhong_transformer(1.0)
+    kw = dict(hook="post", per="neuron", n_pairs=40, seed=4, method=method)
+    full = activation_patch(model, task, reduce="none", **kw)
+    scalar = activation_patch(model, task, **kw)
+    assert not full.reduced and full.values.shape == (1, model.n_neurons, 40)
+    assert full.baseline.shape == full.source_baseline.shape == (40,)
+    torch.testing.assert_close(full.mean(), scalar.values, atol=1e-4, rtol=1e-5)
+    assert full.corrupted_metric == pytest.approx(scalar.corrupted_metric, rel=1e-5)
+    torch.testing.assert_close(full.effect().mean(-1), scalar.values - scalar.corrupted_metric, atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(full.normalized, scalar.normalized, atol=1e-4, rtol=1e-4)
+    per_example_fn = activation_patch(model, task, reduce="mean", metric=lambda lg: lg.max(-1).values, **kw)
+    assert per_example_fn.values.shape == (1, model.n_neurons) and per_example_fn.reduced
+    with pytest.raises(ShapeError, match="one value per example"):
+        activation_patch(model, task, reduce="none", metric=lambda lg: lg.max(), **kw)
+    with pytest.raises(SpecError, match="reduce='none'"):
+        scalar.bootstrap_ci()
+
+
+def test_bootstrap_intervals_over_examples_bracket_the_mean_and_match_the_normal_approximation():
+    model, task = noisy_mlp()
+    res = activation_patch(model, task, hook="post", per="neuron", n_pairs=256, reduce="none", seed=1)
+    low, high = res.bootstrap_ci(n_resamples=2000, seed=0)
+    mean, se = res.mean(), res.stderr()
+    assert low.shape == high.shape == (model.n_neurons,)
+    assert bool((low <= mean + 1e-6).all()) and bool((mean <= high + 1e-6).all())
+    ratio = ((high - low) / (2 * 1.96 * se))[se > 0]  # a mean of 256 examples is close to normal
+    assert 0.9 < float(ratio.median()) < 1.1
+    again = res.bootstrap_ci(n_resamples=2000, seed=0)
+    assert torch.equal(low, again[0]) and torch.equal(high, again[1])  # seeded: the same interval
+    e_low, e_high = res.bootstrap_ci(n_resamples=500, of_effect=True)
+    assert e_low.shape == e_high.shape == low.shape
+    assert bool((e_low <= res.effect().mean(-1) + 1e-6).all())
+
+
+def test_per_example_values_match_transformer_lens_reduce_none():
+    import transformer_lens.patching as tlp
+
+    if "reduce" not in inspect.signature(tlp.generic_activation_patch).parameters:
+        pytest.skip("this TransformerLens predates reduce='none' (TransformerLens 4)")
+    model, task = zhong_transformer(1.0)
+    model.eval()
+    clean, corrupted = task.inputs[:24], corrupt_pairs(task, task.inputs[:24], "b", seed=0)
+    res = activation_patch(
+        model, task, hook="resid_pre", per="pos", clean_pairs=clean, corrupted_pairs=corrupted, reduce="none"
+    )
+    ar = torch.arange(24)
+    clean_ans, corr_ans = (
+        task.labels[clean[:, 0] * task.p + clean[:, 1]],
+        task.labels[corrupted[:, 0] * task.p + corrupted[:, 1]],
+    )
+    _, cache = model.run_with_cache(model.pair_tokens(clean))
+    theirs = tlp.get_act_patch_resid_pre(
+        model,
+        model.pair_tokens(corrupted),
+        cache,
+        lambda lg: lg[ar, -1, clean_ans] - lg[ar, -1, corr_ans],
+        reduce="none",
+        baseline=True,
+    )
+    assert list(theirs.axis_names) == list(res.axis_names) and theirs.values.shape == res.values.shape
+    torch.testing.assert_close(res.values, theirs.values.float(), atol=2e-4, rtol=1e-4)
+    torch.testing.assert_close(res.baseline, theirs.baseline.float(), atol=2e-4, rtol=1e-4)
+
+
+def test_patch_result_to_frame_is_tidy_with_transformer_lens_axis_names():
+    model, task = zhong_transformer(1.0)
+    res = activation_patch(model, task, hook="z", per="head_pos", n_pairs=6, reduce="none")
+    frame = res.to_frame()
+    assert list(frame.columns[:4]) == ["layer", "pos", "head", "example"] and len(frame) == 1 * 2 * 4 * 6
+    means = frame.groupby(["layer", "pos", "head"])["values"].mean().to_numpy()
+    torch.testing.assert_close(torch.tensor(means, dtype=torch.float32), res.mean().reshape(-1), atol=1e-5, rtol=1e-5)
+    assert (frame["metric"] == "logit_diff").all() and (frame["n_pairs"] == 6).all()

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from interp import Task, TaskSpec
+from interp.checkpoints import load
 from interp.models import TransformerConfig, build_model
 
 try:
@@ -87,3 +88,13 @@ def test_importer_reads_a_real_hooked_transformer_run(tmp_path):
     tokens = run.task.tokens()
     torch.testing.assert_close(run.final.model(tokens), ht(tokens), atol=1e-5, rtol=1e-5)
     assert run.task.n_train == len(range(0, 169, 3))
+
+
+def test_a_saved_hooked_transformer_state_dict_loads_through_load_with_its_config(tmp_path):
+    cfg = TransformerConfig(**CONFIGS[2])
+    ht = HookedTransformer(HookedTransformerConfig(**cfg.hooked_transformer_config(), seed=0))
+    torch.save(ht.state_dict(), tmp_path / "model.pt")
+    ckpt = load(tmp_path / "model.pt", config=ht.cfg, task=TaskSpec(op="x+y", p=cfg.p))
+    tokens = Task(TaskSpec(op="x+y", p=cfg.p, frac_train=0.5)).tokens(eq_token=cfg.eq_token)
+    torch.testing.assert_close(ckpt.model(tokens), ht(tokens), atol=1e-5, rtol=1e-5)
+    assert ckpt.model.cfg == cfg and not ckpt.task.split_known

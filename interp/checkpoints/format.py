@@ -2,8 +2,11 @@
 
 A run directory holds `run.json` (format version, task spec, model config, train config, library
 versions, metrics history, status) and `checkpoints/step_XXXXXXX.safetensors`. Each weight file also
-carries the JSON specs in its safetensors metadata, so a single file loads on its own. Every write is
-atomic (interp.checkpoints.atomic).
+carries the JSON specs in its safetensors metadata, so a single file loads on its own; its metadata
+says `format="pt"`, Hugging Face's convention, so any safetensors loader reads it (files written
+before that say `format="grokscope"` and still load). `save_pretrained` writes Hugging Face's
+checkpoint directory (`model.safetensors` + `config.json`) with the task in config.json. Every write
+is atomic (interp.files).
 """
 
 from __future__ import annotations
@@ -14,23 +17,43 @@ import re
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import save as safetensors_bytes
 
-from interp.checkpoints.atomic import atomic_write_bytes, atomic_write_json
 from interp.errors import CheckpointError
+from interp.files import atomic_write_json, load_tensors, save_tensors  # noqa: F401  (load_tensors: re-exported)
 from interp.models import Model, ModelConfig
+from interp.models.pretrained import SAFETENSORS_FORMAT
 from interp.results import to_jsonable
 from interp.tasks import Task, TaskSpec
 
-FORMAT = "grokscope"
+FORMAT = SAFETENSORS_FORMAT  # the weight files' safetensors metadata "format" (Hugging Face's "pt")
+LEGACY_FORMATS = ("grokscope",)  # what weight files said before; still read
+RUN_FORMAT = "grokscope"  # run.json's "format"
 FORMAT_VERSION = 1
 RUN_FILE = "run.json"
 CHECKPOINT_DIR = "checkpoints"
 _STEP_RE = re.compile(r"^step_(\d{7,})\.safetensors$")
 
 
+class UnknownSplitTask(Task):
+    """A task whose train/test split was not recorded (e.g. a published model trained on an unseeded
+    random split): training and test sets are both the whole table, so every metric is on all pairs.
+    `split_known` is False and `source` says where the model came from."""
+
+    split_known = False
+
+    def __init__(self, spec: TaskSpec, source: str = "an unrecorded split"):
+        n = len(Task(spec.replace(frac_train=1.0, label_noise=0.0, random_labels=False)).inputs)
+        everything = np.arange(n)
+        super().__init__(spec, split=(everything, everything))
+        self.source = source
+
+    def __repr__(self) -> str:
+        return (
+            f"Task({self.spec.op!r} mod {self.p}, split unknown ({self.source}): "
+            f"train and test are all {len(self.inputs)} pairs)"
+        )
 
 
 def library_versions() -> dict:
@@ -48,30 +71,11 @@ def checkpoint_path(run_dir: str | os.PathLike, step: int) -> Path:
     return Path(run_dir) / CHECKPOINT_DIR / f"step_{int(step):07d}.safetensors"
 
 
-def save_tensors(
-    path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
-) -> Path:
-    """Atomically write a safetensors file (tensors are copied to contiguous CPU memory)."""
-    flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    return atomic_write_bytes(path, safetensors_bytes(flat, metadata={k: str(v) for k, v in (metadata or {}).items()}))
-
-
-def load_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Read a safetensors file -> (tensors, metadata), with a clear error for missing or broken files."""
-    path = existing(path)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = dict(f.metadata() or {})
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as exc:  # safetensors raises its own error types for truncated / corrupt headers
-        raise CheckpointError(
-            f"{path} is not a readable safetensors file ({type(exc).__name__}: {exc}). It may be truncated or "
-            "corrupted (an interrupted copy?): re-copy it, or load an earlier checkpoint of the run."
-        ) from exc
-    return tensors, meta
-
-
-def _task_meta(task_or_spec) -> dict:
+def task_meta(task_or_spec) -> dict:
+    """How a task is stored: {"task_spec": ...}, plus "train_idx" for a given split or
+    "split": "unknown" (and its "split_source") for an `UnknownSplitTask`."""
+    if isinstance(task_or_spec, UnknownSplitTask):
+        return {"task_spec": task_or_spec.spec.to_dict(), "split": "unknown", "split_source": task_or_spec.source}
     if isinstance(task_or_spec, Task):
         meta = {"task_spec": task_or_spec.spec.to_dict()}
         if getattr(task_or_spec, "custom_split", False):
@@ -80,6 +84,11 @@ def _task_meta(task_or_spec) -> dict:
     if isinstance(task_or_spec, TaskSpec):
         return {"task_spec": task_or_spec.to_dict()}
     raise TypeError(f"expected a Task or TaskSpec, got {type(task_or_spec).__name__}")
+
+
+def config_dict(config) -> dict | None:
+    """A stored train config: a TrainConfig's to_dict(), or a dict kept as it is (imported runs)."""
+    return config.to_dict() if hasattr(config, "to_dict") else config
 
 
 def save_weights(
@@ -98,11 +107,11 @@ def save_weights(
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
         "model_config": json.dumps(model_config.to_dict()),
-        "train_config": json.dumps(train_config.to_dict() if train_config is not None else None),
+        "train_config": json.dumps(to_jsonable(config_dict(train_config))),
         "step": str(int(step)),
         "metrics": json.dumps(to_jsonable(metrics or {})),
     }
-    for k, v in _task_meta(task_spec).items():
+    for k, v in task_meta(task_spec).items():
         meta[k] = json.dumps(v)
     return save_tensors(path, model.state_dict(), meta)
 
@@ -119,11 +128,11 @@ def write_run_json(
 ) -> Path:
     """Atomically (re)write run_dir/run.json."""
     doc = {
-        "format": FORMAT,
+        "format": RUN_FORMAT,
         "format_version": FORMAT_VERSION,
-        **_task_meta(task_spec),
+        **task_meta(task_spec),
         "model_config": model_config.to_dict(),
-        "train_config": train_config.to_dict() if train_config is not None else None,
+        "train_config": to_jsonable(config_dict(train_config)),
         "versions": library_versions(),
         "status": status,
         "history": history or [],
@@ -143,6 +152,17 @@ def save(
     return Path(path)
 
 
+def save_pretrained(
+    directory: str | os.PathLike, model: Model, task: Task | TaskSpec | None = None, *, train_config=None, step: int = 0
+) -> Path:
+    """Hugging Face's checkpoint directory (`model.save_pretrained(directory)`: model.safetensors and
+    config.json) with the task, train config and step in config.json, so `load(directory)` gives a Checkpoint."""
+    extra = {"format_version": FORMAT_VERSION, "step": int(step), "train_config": config_dict(train_config)}
+    if task is not None:
+        extra.update(task_meta(task))
+    return model.save_pretrained(directory, extra=to_jsonable(extra))
+
+
 def existing(path) -> Path:
     path = Path(path)
     if not path.exists():
@@ -153,13 +173,17 @@ def existing(path) -> Path:
     return path
 
 
+def is_grokscope_meta(meta: dict) -> bool:
+    """True for the safetensors metadata of a grokscope weight file (format "pt" or the older "grokscope")."""
+    return meta.get("format") in (FORMAT, *LEGACY_FORMATS) and "model_config" in meta and "task_spec" in meta
+
 
 def parse_meta(meta: dict, path: Path) -> dict:
-    if meta.get("format") != FORMAT:
+    if not is_grokscope_meta(meta):
         raise CheckpointError(
-            f"{path} is a safetensors file but not a grokscope checkpoint (its metadata has no "
-            f"format={FORMAT!r}). If it holds a TransformerLens HookedTransformer state dict, build a "
-            "Transformer with the matching TransformerConfig and call model.load_hooked_transformer_state_dict()."
+            f"{path} is a safetensors file but not a grokscope checkpoint (its metadata has no grokscope specs: "
+            "format, model_config, task_spec). If it holds a TransformerLens HookedTransformer state dict, load it "
+            "with interp.checkpoints.load(path, layout='hooked_transformer', config=..., task=...)."
         )
     version = int(meta.get("format_version", "0"))
     if version > FORMAT_VERSION:
@@ -169,14 +193,14 @@ def parse_meta(meta: dict, path: Path) -> dict:
         )
     try:
         out = {k: json.loads(meta[k]) for k in ("task_spec", "model_config", "train_config", "metrics")}
-        out["train_idx"] = json.loads(meta["train_idx"]) if "train_idx" in meta else None
+        for k in ("train_idx", "split", "split_source"):
+            out[k] = json.loads(meta[k]) if k in meta else None
         out["step"] = int(meta["step"])
     except (KeyError, ValueError) as exc:
         raise CheckpointError(
             f"{path} has damaged grokscope metadata ({exc}). Load another checkpoint of the run."
         ) from exc
     return out
-
 
 
 def read_run_json(run_dir: Path) -> dict:
@@ -190,12 +214,11 @@ def read_run_json(run_dir: Path) -> dict:
         doc = json.loads(f.read_text())
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{f} is not valid JSON ({exc}); the file is damaged.") from exc
-    if doc.get("format") != FORMAT:
-        raise CheckpointError(f"{f} is not a grokscope run file (no format={FORMAT!r}).")
+    if doc.get("format") != RUN_FORMAT:
+        raise CheckpointError(f"{f} is not a grokscope run file (no format={RUN_FORMAT!r}).")
     if int(doc.get("format_version", 0)) > FORMAT_VERSION:
         raise CheckpointError(f"{f} was written by a newer grokscope; upgrade: pip install -U grokscope.")
     return doc
-
 
 
 def run_steps(run_dir: str | os.PathLike) -> dict[int, Path]:
@@ -208,5 +231,3 @@ def run_steps(run_dir: str | os.PathLike) -> dict[int, Path]:
             if m:
                 found[int(m.group(1))] = f
     return dict(sorted(found.items()))
-
-

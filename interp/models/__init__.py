@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 
 from interp.device import resolve_device
 from interp.errors import SpecError
+from interp.models.cache import ActivationCache
 from interp.models.mlp import MLP, MLPConfig
-from interp.models.transformer import Transformer, TransformerConfig, load_state_dict_checked
+from interp.models.pretrained import config_of, load_state_dict_checked, read_pretrained_config
+from interp.models.transformer import Transformer, TransformerConfig
 
 ModelConfig = MLPConfig | TransformerConfig
 Model = MLP | Transformer
@@ -31,22 +31,27 @@ def build_model(cfg: ModelConfig, seed: int | None = 0, device: object = None) -
     return model
 
 
+MODEL_CLASSES = {"mlp": MLP, "transformer": Transformer}
+
+
 def config_from_dict(d: dict) -> ModelConfig:
     """Inverse of `cfg.to_dict()`: the "family" field picks the config class."""
-    d = dict(d)
-    family = d.pop("family", None)
-    classes = {"mlp": MLPConfig, "transformer": TransformerConfig}
-    if family not in classes:
+    family = d.get("family")
+    if family not in MODEL_CLASSES:
         raise SpecError("model_config", "family", family, "'mlp' or 'transformer'")
-    cls = classes[family]
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - fields)
-    if unknown:
-        raise SpecError(cls.__name__, unknown[0], d[unknown[0]], f"one of the fields {sorted(fields)}")
-    return cls(**d)
+    return config_of(MODEL_CLASSES[family].config_class, d)
+
+
+def from_pretrained(directory, device=None) -> Model:
+    """The model `save_pretrained` wrote to `directory`, whatever its family (MLP or Transformer)."""
+    family = read_pretrained_config(directory)["family"]
+    if family not in MODEL_CLASSES:
+        raise SpecError("config.json", "family", family, "'mlp' or 'transformer'")
+    return MODEL_CLASSES[family].from_pretrained(directory, device=device)
 
 
 __all__ = [
+    "ActivationCache",
     "MLP",
     "MLPConfig",
     "Transformer",
@@ -55,6 +60,7 @@ __all__ = [
     "Model",
     "build_model",
     "config_from_dict",
+    "from_pretrained",
     "load_state_dict_checked",
     "model_family",
     "is_transformer",

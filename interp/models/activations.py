@@ -1,5 +1,5 @@
-"""Hidden-layer activations by name: the one table the MLP, the transformer, the stacked forward and
-the circuits read."""
+"""Hidden-layer activations by name: the one table the MLP, the transformer, the stacked forward, the
+circuits and the Rules-and-Facts learners read (each family says which names it allows)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ ACTIVATIONS = {
     "silu": F.silu,
     "rev_relu": lambda x: F.relu(-x),  # max(0, -x), the coexistence paper's reverse ReLU
     "gelu_new": lambda x: F.gelu(x, approximate="tanh"),  # TransformerLens's gelu_new
+    "tanh": torch.tanh,  # Zhong et al.'s "Tanh"
+    "erf": torch.erf,  # the Rules-and-Facts random features and two-layer networks use these three too
+    "sigmoid": torch.sigmoid,
+    "linear": lambda x: x,
 }
 
 

@@ -15,7 +15,8 @@ import torch.nn as nn
 
 from interp.errors import ShapeError, SpecError
 from interp.models.activations import activation
-from interp.models.hooks import HookedRootModule, HookPoint
+from interp.models.hooks import HookedModel, HookPoint
+from interp.models.pretrained import Pretrained
 
 MLP_ACTIVATIONS = ("relu", "quad", "gelu", "silu", "rev_relu")
 
@@ -34,6 +35,7 @@ class MLPConfig:
     init_scale: float = 1.0  # U, V ~ N(0, s^2 / fan_in), W ~ N(0, s^2 / width)
 
     family = "mlp"
+    n_layers = 1  # one hidden layer: what TransformerLens's ActivationCache.stack_activation reads
 
     def __post_init__(self):
         if isinstance(self.p, bool) or not isinstance(self.p, int) or self.p < 2:
@@ -60,12 +62,14 @@ class MLPConfig:
         return {"family": self.family, **dataclasses.asdict(self)}
 
 
-class MLP(HookedRootModule):
+class MLP(Pretrained, HookedModel):
     """Hookable two-layer MLP. Hooks: hook_in_a, hook_in_b ([batch, width] contributions of each
-    operand), hook_pre, hook_post ([batch, width] hidden neurons), hook_logits ([batch, p])."""
+    operand), hook_pre, hook_post ([batch, width] hidden neurons), hook_logits ([batch, p]).
+    `run_with_cache` returns an ActivationCache (`cache["post"]`, `cache["post", 0]`)."""
 
     neuron_hook = "hook_post"
     validate_inputs = True  # range-check token ids (a host sync); training loops switch it off
+    config_class = MLPConfig
 
     def __init__(self, cfg: MLPConfig):
         super().__init__()

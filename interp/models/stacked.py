@@ -77,9 +77,11 @@ class StackedModels:
             return pairs + model * self.cfg.p
         cfg = self.cfg
         tokens = pairs
+        if cfg.diff_vocab:  # the second operand's tokens are p..2p-1 (Transformer.pair_tokens)
+            tokens = tokens + torch.tensor([0, cfg.p], dtype=pairs.dtype, device=pairs.device)
         if cfg.eq_token:
-            eq = torch.full((*pairs.shape[:2], 1), cfg.p, dtype=pairs.dtype, device=pairs.device)
-            tokens = torch.cat([pairs, eq], dim=-1)
+            eq = torch.full((*pairs.shape[:2], 1), cfg.d_vocab - 1, dtype=pairs.dtype, device=pairs.device)
+            tokens = torch.cat([tokens, eq], dim=-1)
         T, V = tokens.shape[-1], cfg.d_vocab
         position = torch.arange(T, device=pairs.device).view(1, 1, T)
         return tokens + position * V + model * (T * V)

@@ -9,16 +9,15 @@ values. Anything else in the file is refused with how to convert it in a trusted
 from __future__ import annotations
 
 import os
-import pickle
-import re
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from interp.checkpoints.format import existing
+from interp.checkpoints.importers.state_dicts import safe_torch_load
 from interp.checkpoints.run import Run
-from interp.errors import CheckpointError, UnsafeCheckpointError
+from interp.errors import CheckpointError
 from interp.models import TransformerConfig
 from interp.tasks import Task, TaskSpec
 
@@ -76,27 +75,15 @@ PROGRESS_MEASURES_KEYS = (
 
 
 def _safe_torch_load(path: Path) -> dict:
-    """torch.load with weights_only=True and a NumPy allow-list; anything else is refused."""
-    try:
-        allowed = _numpy_safe_globals() + [(HookedTransformerConfigRecord, n) for n in _HOOKED_CONFIG_NAMES]
-        with torch.serialization.safe_globals(allowed):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        msg = str(exc)
-        m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", msg)
-        what = m.group(1) if m else "an object outside the allow-list"
-        raise UnsafeCheckpointError(
-            f"{path} was refused: loading it would unpickle {what}, which is not on grokscope's allow-list "
-            "(tensors, dicts, lists, numbers, strings, NumPy arrays). Unpickling runs arbitrary code, so "
-            "grokscope never does it. If you trust the file, convert it once in a trusted session: "
-            "d = torch.load(path, weights_only=False); d['config'] = dict(vars(d['config'])) if not "
-            "isinstance(d['config'], dict) else d['config']; torch.save(d, new_path) — then import new_path."
-        ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"{path} is not a readable torch file ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
-            "It may be truncated or corrupted: re-copy it."
-        ) from exc
+    """The file read with the NumPy and HookedTransformerConfig allow-list of this layout."""
+    allowed = _numpy_safe_globals() + [(HookedTransformerConfigRecord, n) for n in _HOOKED_CONFIG_NAMES]
+    return safe_torch_load(
+        path,
+        allowed,
+        how_to_convert="If you trust the file, convert it once in a trusted session: "
+        "d = torch.load(path, weights_only=False); d['config'] = dict(vars(d['config'])) if not "
+        "isinstance(d['config'], dict) else d['config']; torch.save(d, new_path) — then import new_path.",
+    )
 
 
 def _as_index_tensor(x, name: str, path: Path) -> torch.Tensor:
