@@ -132,6 +132,31 @@ def _uniform_ints(seed: int, stream: int, n: int, high: int) -> np.ndarray:
     return (_raw_stream(seed, stream, n) % np.uint64(high)).astype(np.int64)
 
 
+def symmetric_noise_groups(group_size: np.ndarray, n_noisy: int, order: np.ndarray) -> np.ndarray:
+    """Which unordered-pair groups symmetric noise corrupts: [n_groups] bool, `n_noisy` examples in all
+    whenever any group is a single example, else the largest even count <= n_noisy.
+
+    group_size: [n_groups] 1 (a diagonal (a, a), or a pair whose mirror is not a training example) or 2.
+    Groups are taken whole in the seeded `order`, skipping those that would overshoot. That can stop
+    one short only when every group left is a pair; then the last single taken is swapped for the next
+    pair (net +1). With no single at all every count is even and an odd n_noisy is unreachable.
+    """
+    chosen = np.zeros(len(group_size), dtype=bool)
+    remaining = n_noisy
+    for g in order:
+        if remaining == 0:
+            break
+        if group_size[g] <= remaining:
+            chosen[g] = True
+            remaining -= group_size[g]
+    if remaining:  # == 1, and every unchosen group is a pair
+        singles = [g for g in order if chosen[g] and group_size[g] == 1]
+        pairs = [g for g in order if not chosen[g]]
+        if singles and pairs:
+            chosen[singles[-1]], chosen[pairs[0]] = False, True
+    return chosen
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """Everything that determines a task; checkpoints store this, never the data.
@@ -143,6 +168,11 @@ class TaskSpec:
     noise_kind: "other" (uniform over the p-1 wrong classes, the coexistence paper), "all"
         (uniform over all p classes, Doshi et al.; about 1/p of them keep the true label) or
         "symmetric" ((a, b) and (b, a) get the same wrong label; commutative operations only).
+        The number of noisy training examples is round(label_noise * n_train), exactly, for "other"
+        and "all", and for "symmetric" whenever the training set holds a diagonal (a, a) or a pair
+        whose mirror is a test example; when every training example's mirror is also one (all of
+        them in pairs), only even counts keep pairs whole and an odd target is realised one short.
+        `Task.n_noisy` and `Task.noise_fraction` are the realised count and fraction.
     random_labels: every training label drawn uniformly at random (capacity / memorisation speed).
     seed: seeds the split and the noise.
     """
@@ -298,22 +328,13 @@ class Task:
         noisy = np.zeros(n_train, dtype=bool)
         labels = true_tr.copy()
         if spec.noise_kind == "symmetric":
-            # Group training examples by unordered pair; corrupt whole groups in a seeded order
-            # until exactly n_noisy examples are corrupted (groups that would overshoot are skipped).
-            key = np.minimum(a_tr, b_tr) * p + np.maximum(a_tr, b_tr)
+            key = np.minimum(a_tr, b_tr) * p + np.maximum(a_tr, b_tr)  # [n_train] unordered-pair id
             uniq, first, group_of = np.unique(key, return_index=True, return_inverse=True)
-            group_size = np.bincount(group_of, minlength=len(uniq))
+            group_size = np.bincount(group_of, minlength=len(uniq))  # [n_groups] 1 or 2
             # one wrong label per unordered pair, drawn from its key so both orders agree
             shift = 1 + _uniform_ints(spec.seed, _STREAM_NOISE_LABEL, p * p, p - 1)[uniq]
             group_label = (true_tr[first] + shift) % p
-            remaining = n_noisy
-            chosen = np.zeros(len(uniq), dtype=bool)
-            for g in _permutation(spec.seed, _STREAM_NOISE_PICK, len(uniq)):
-                if remaining == 0:
-                    break
-                if group_size[g] <= remaining:
-                    chosen[g] = True
-                    remaining -= group_size[g]
+            chosen = symmetric_noise_groups(group_size, n_noisy, _permutation(spec.seed, _STREAM_NOISE_PICK, len(uniq)))
             noisy = chosen[group_of]
             labels = np.where(noisy, group_label[group_of], true_tr)
             return noisy, labels
@@ -358,6 +379,17 @@ class Task:
     @property
     def test_labels(self) -> torch.Tensor:
         return self.labels[self.test_idx]
+
+    @property
+    def n_noisy(self) -> int:
+        """Training examples given a noisy label, as realised (see TaskSpec for when it can differ
+        from round(label_noise * n_train)); every one of them with random_labels."""
+        return int(self.noisy_mask.sum())
+
+    @property
+    def noise_fraction(self) -> float:
+        """The realised fraction of noisy training labels, n_noisy / n_train."""
+        return self.n_noisy / self.n_train
 
     @cached_property
     def label_changed_mask(self) -> torch.Tensor:

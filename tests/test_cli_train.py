@@ -7,11 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import torch
 
-from interp.checkpoints import load_run
+from interp.checkpoints import load_run, load_tensors
 from interp.cli.train import expand, main
 from interp.models import MLPConfig
 from interp.tasks import TaskSpec
@@ -112,42 +111,41 @@ def test_a_diverging_run_exits_nonzero_and_says_why(tmp_path, capsys):
     assert "diverged" in capsys.readouterr().err
 
 
+# The child kills itself with SIGKILL right after the evaluation at step 30 has been written (its resume
+# state included): a real kill, at a point fixed by the step count rather than by a wall-clock race.
+KILL_AT_STEP_30 = """
+import os, signal, sys
+import interp.cli.train as cli
+real_train_many = cli.train_many
+
+def train_many(*args, **kwargs):
+    def kill_at_30(index, entry):
+        if entry["step"] == 30:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return real_train_many(*args, callback=kill_at_30, **kwargs)
+
+cli.train_many = train_many
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
 def test_killed_training_process_resumes_bit_identical(tmp_path):
-    """A real interruption: SIGKILL the CLI mid-run, then --resume finishes it exactly as an
+    """A real interruption: the CLI is SIGKILLed mid-run, then --resume finishes it exactly as an
     uninterrupted run (one thread on both sides, so matmuls reduce in the same order)."""
     out = tmp_path / "killed"
     args = ["--op", "x+y", "--p", "23", "--frac-train", "0.5", "--width", "64", "--act", "quad", "--lr", "1e-2"]
-    args += ["--steps", "1000", "--eval-every", "10", "--batch-size", "100", "--out", str(out), "--quiet"]
+    args += ["--steps", "200", "--eval-every", "10", "--batch-size", "100", "--out", str(out), "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    code = "import sys; from interp.cli.train import main; sys.exit(main(sys.argv[1:]))"
-    proc = subprocess.Popen([sys.executable, "-c", code, *args, "--save-state-every", "0"], env=env)
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline and not _state_step_at_least(out, 30):
-            time.sleep(0.02)
-        assert proc.poll() is None, "the run finished before it could be interrupted"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_AT_STEP_30, *args, "--save-state-every", "0"], env=env, timeout=300
+    )
+    assert proc.returncode == -signal.SIGKILL
     assert json.loads((out / "run.json").read_text())["status"] == "running"
+    assert int(load_tensors(state_path(out))[1]["step"]) == 30
     assert main([*args, "--resume"]) == 0
     spec = TaskSpec(op="x+y", p=23, frac_train=0.5)
-    cfg = TrainConfig(steps=1000, lr=1e-2, eval_every=10, batch_size=100)
+    cfg = TrainConfig(steps=200, lr=1e-2, eval_every=10, batch_size=100)
     ref = train(MLPConfig(p=23, width=64, act="quad"), spec, cfg)
     final = load_run(out).final
     for a, b in zip(ref.model.parameters(), final.model.parameters()):
         assert torch.equal(a, b)
-
-
-def _state_step_at_least(run_dir, step: int) -> bool:
-    from interp.checkpoints import load_tensors
-    from interp.errors import CheckpointError
-
-    if not state_path(run_dir).exists():
-        return False
-    try:
-        return int(load_tensors(state_path(run_dir))[1]["step"]) >= step
-    except (CheckpointError, KeyError):
-        return False

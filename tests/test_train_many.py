@@ -168,11 +168,12 @@ def test_batched_forward_gives_each_models_own_logits(cfg):
 
     task = Task(TaskSpec(op="x-y", p=11, frac_train=0.5))
     models = [build_model(cfg, seed=s) for s in range(3)]
+    gen = torch.Generator().manual_seed(0)
     with torch.no_grad():  # non-zero biases and layer-norm weights, so every term is exercised
         for m in models:
             for name, prm in m.named_parameters():
                 if not name.split(".")[-1].startswith("W"):
-                    prm.add_(0.1 * torch.randn_like(prm))
+                    prm.add_(0.1 * torch.randn(prm.shape, generator=gen, dtype=prm.dtype))
     stacked = StackedModels(cfg, torch.device("cpu"), torch.float32)
     flat = stacked.stack([m.state_dict() for m in models])  # [3, P]
     logits = stacked.forward(stacked.views(flat), stacked.prepare(task.inputs.expand(3, -1, -1)))

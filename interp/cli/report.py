@@ -6,15 +6,25 @@ import argparse
 import sys
 import time
 
-from interp.errors import GrokscopeError
+from interp.cli.usage import (
+    BAD_INPUT_ERRORS,
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UsageError,
+    exit_status_epilog,
+    parse_args,
+)
 from interp.report import SECTION_KEYS, build_report, load_subject
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Write one self-contained HTML report (and optionally its numbers as JSON); exit 1 if a section failed."""
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="interp-report",
         description="One offline HTML report on a checkpoint, a run directory or a zoo entry (default: the default zoo entry).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=exit_status_epilog("a section failed (the page shows its error; the others are drawn)"),
     )
     parser.add_argument(
         "target",
@@ -31,24 +41,53 @@ def main(argv: list[str] | None = None) -> int:
         "--device", default=None, help="cpu | cuda | cuda:N (default: where the checkpoint loads, the CPU)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    args = parser.parse_args(argv)
+    return parser
 
 
+def _sections(text: str | None) -> list[str] | None:
+    """The --sections list, checked before anything is loaded."""
+    if text is None:
+        return None
+    wanted = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in wanted if s not in SECTION_KEYS] or ([] if wanted else [text])
+    if unknown:
+        raise UsageError(
+            f"--sections {text!r}: unknown section {unknown[0]!r}; expected a comma-separated subset of "
+            f"{','.join(SECTION_KEYS)}."
+        )
+    return wanted
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write one self-contained HTML report (and optionally its numbers as JSON); the exit status
+    (0 ok, 1 a section failed, 2 bad input)."""
+    args, status = parse_args(build_parser(), argv)
+    if args is None:
+        return status
     t0 = time.perf_counter()
     try:
+        sections = _sections(args.sections)
         subject = load_subject(args.target, device=args.device)
-        sections = [s.strip() for s in args.sections.split(",")] if args.sections else None
         report = build_report(subject, sections=sections, progress=not args.no_progress)
         report.write(args.output, args.json_path)
-    except GrokscopeError as exc:
+    except BAD_INPUT_ERRORS as exc:
         print(f"interp-report: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_BAD_INPUT
+    except OSError as exc:  # -o / --json in a folder that does not exist or cannot be written
+        print(
+            f"interp-report: cannot write the report ({exc}). Expected -o / --json paths you can write.",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interp-report: interrupted.", file=sys.stderr)
+        return EXIT_INTERRUPTED
     seconds = time.perf_counter() - t0
     written = args.output + (f" and {args.json_path}" if args.json_path else "")
     print(f"interp-report: wrote {written} on {subject.label} in {seconds:.1f} s", file=sys.stderr)
     for key, msg in report.failed.items():
         print(f"interp-report: section {key!r} failed: {msg}", file=sys.stderr)
-    return 1 if report.failed else 0
+    return EXIT_FAILED if report.failed else EXIT_OK
 
 
 if __name__ == "__main__":

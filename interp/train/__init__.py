@@ -2,16 +2,15 @@
 
 Full batch by default, as in the papers. Both run the same loop (interp.train.engine) over stacked
 weights (interp.models.stacked) with vectorised optimizers (interp.train.optim); `train` is a batch of
-one. Run directories are written as training goes and can be resumed (interp.train.rundir).
+one. Run directories are written as training goes and can be resumed, or trained longer
+(interp.train.rundir). The groups train in this process (interp.train.local) or, with
+`backend="ray"`, as tasks on a Ray cluster (interp.train.ray_backend, docs/ray.md).
 `TrainConfig` itself lives in interp.train_config, below storage, and is re-exported here.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
-import os
-import sys
 from pathlib import Path
 
 import torch
@@ -21,11 +20,10 @@ from interp.checkpoints import atomic_write_json
 from interp.device import resolve_device
 from interp.errors import ShapeError, SpecError, TrainingDiverged
 from interp.models import MLPConfig, ModelConfig, TransformerConfig, build_model
-from interp.models.stacked import activation_size
 from interp.tasks import Task, TaskSpec
-from interp.train.distill import Targets, check_resume, check_targets, distillation_job, teacher_record
-from interp.train.engine import GroupTrainer, Hooks, Job, Outcome, group_key
-from interp.train.rundir import prepare_run_dir
+from interp.train.distill import Targets, check_targets, distillation_job, teacher_record
+from interp.train.engine import Hooks, Job, Outcome
+from interp.train.local import prepare_jobs, run_local
 from interp.train_config import DTYPES, LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig, torch_dtype
 
 __all__ = [
@@ -60,7 +58,7 @@ def loss_fn(logits: torch.Tensor, labels: torch.Tensor, kind: str) -> torch.Tens
 
 def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     """The torch.optim optimizer matching `cfg` (for hand-written loops; `train` uses the batched
-    implementation in interp.train_optim, which follows the same maths)."""
+    implementation in interp.train.optim, which follows the same maths)."""
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adam":
@@ -139,7 +137,9 @@ def train(
     accuracy on the clean and the noisy training examples (against the given and the true labels),
     on the test set, and the total weight norm. With `out`, the run directory is written as training
     goes (run.json, checkpoints/, state/); `resume=True` continues an interrupted run from its last
-    saved state and finishes bit-identical (on CPU) to an uninterrupted run; `overwrite=True`
+    saved state and finishes bit-identical (on CPU) to an uninterrupted run, and with a larger
+    `steps` (and any eval / checkpoint cadence) trains a finished run longer, bit-identical to a run
+    asked for that many steps from the start (interp.train.rundir says what may change); `overwrite=True`
     replaces a run already in `out`. `callback(0, entry)` is called after each evaluation;
     `progress(n)` with the number of steps done since its last call. A loss that becomes NaN or
     infinite raises `TrainingDiverged` (its `.result` holds the history; run.json says "diverged").
@@ -171,6 +171,7 @@ def distill(
     device=None,
     callback=None,
     progress=None,
+    state_every_s: float = 60.0,
 ) -> TrainResult:
     """Train a student on a trained teacher's outputs (knowledge distillation); returns its `TrainResult`.
 
@@ -180,13 +181,16 @@ def distill(
     argmax, with the train config's loss. inputs="train": the task's training inputs; "all": every
     pair. Metrics are the task's, as for `train`; run.json records the teacher (path, SHA-256 of its
     weights), T, targets and inputs (`teacher_record(out)`). For a sweep, pass `distillation_job`s to
-    `train_many`. `device` is where the teacher labels the inputs.
+    `train_many`. `device` is where the teacher labels the inputs; the other arguments are `train`'s.
     """
     job = distillation_job(
         teacher, student_config, task, temperature=temperature, targets=targets, inputs=inputs,
         train_config=train_config, device=device,
     )  # fmt: skip
-    result = train_many([job], out=[out], resume=resume, overwrite=overwrite, callback=callback, progress=progress)
+    result = train_many(
+        [job], out=[out], resume=resume, overwrite=overwrite, callback=callback, progress=progress,
+        state_every_s=state_every_s,
+    )  # fmt: skip
     return _raise_if_diverged(result[0])
 
 
@@ -209,6 +213,12 @@ def train_many(
     progress=None,
     state_every_s: float = 60.0,
     max_models: int | None = None,
+    backend: str = "local",
+    address: str | None = None,
+    models_per_task: int | None = None,
+    gpus_per_task: float = 1.0,
+    cpus_per_task: int = 1,
+    max_retries: int = 3,
 ) -> list[TrainResult]:
     """Train many models as one batched computation per shape; returns one `TrainResult` per job.
 
@@ -222,51 +232,74 @@ def train_many(
     `names` is None, plus `out/sweep.json`) or a list of run directories (or None: write nothing).
     A model whose loss becomes NaN or infinite stops alone: its result has status "diverged" and a
     message; the others go on. `max_models` caps a batch (default: what fits in memory).
+
+    backend="ray" spreads the shape groups over a Ray cluster (`pip install grokscope[ray]`; docs/ray.md):
+    each group, or each chunk of `models_per_task` models of one, is one Ray task asking for
+    `gpus_per_task` GPUs (a fraction lets small groups share one) when its device is CUDA, or
+    `cpus_per_task` CPUs. `address` is the cluster's ("auto", "HOST:PORT", "ray://HOST:PORT"; None: Ray's
+    default, a local instance when no cluster is running). Workers write the run directories, so `out`
+    must be a path every node can write (checked first). A task whose worker dies is retried
+    (`max_retries`) and resumes from its runs' saved states; `callback` runs on the workers; the
+    models of the results are on the CPU; a task that still fails gives its runs status "failed".
     """
-    prepared = [_normalise_job(i, job) for i, job in enumerate(jobs)]
+    if backend not in BACKENDS:
+        raise SpecError("train_many", "backend", backend, f"one of {list(BACKENDS)}")
+    prepared = [_normalise_job(i, job, check_device=backend == "local") for i, job in enumerate(jobs)]
     run_dirs, sweep_dir = _run_dirs(prepared, out, names)
     hooks = Hooks(callback=callback, progress=progress, state_every_s=state_every_s)
-    results: dict[int, TrainResult] = {}
-    todo: list[Job] = []
+    if backend == "local":
+        return _train_prepared(prepared, run_dirs, sweep_dir, resume, overwrite, run_local, hooks, max_models)
+    # connects, and checks that every node can write `out`, before anything is written
+    cluster = _ray_backend().RayCluster(
+        address,
+        run_dirs,
+        models_per_task=models_per_task,
+        gpus_per_task=gpus_per_task,
+        cpus_per_task=cpus_per_task,
+        max_retries=max_retries,
+    )
+    try:
+        return _train_prepared(prepared, run_dirs, sweep_dir, resume, overwrite, cluster.run, hooks, max_models)
+    finally:
+        cluster.close()
+
+
+BACKENDS = ("local", "ray")
+
+
+def _ray_backend():
+    """The Ray backend module, or a SpecError that says how to install Ray."""
+    try:
+        from interp.train import ray_backend  # ray is an optional heavy dependency (grokscope[ray])
+    except ImportError as exc:
+        if exc.name != "ray":
+            raise
+        raise SpecError(
+            "train_many",
+            "backend",
+            "ray",
+            "a backend whose package is installed (ray is not)",
+            "Install it with: pip install grokscope[ray]",
+        ) from exc
+    return ray_backend
+
+
+def _train_prepared(prepared, run_dirs, sweep_dir, resume, overwrite, run, hooks, max_models) -> list[TrainResult]:
+    """Check each run directory, train what is not finished with `run` (`run_local` or a Ray cluster's
+    `run`: (jobs, hooks, max_models) -> {index: Outcome}), index a sweep."""
+    on_cpu = run is not run_local  # results of remote training come back to the driver's CPU
     for job, run_dir in zip(prepared, run_dirs):
         job.run_dir = run_dir
-        if run_dir is not None:
-            job.resume = prepare_run_dir(
-                run_dir,
-                model_config=job.model_config,
-                task=job.task,
-                train_config=job.cfg,
-                resume=resume,
-                overwrite=overwrite,
-            )
-            if job.resume is not None:
-                check_resume(run_dir, job.targets)  # the same teacher and settings, or none on both sides
-        if job.resume is not None and job.resume.step >= job.cfg.steps:  # already finished
-            results[job.index] = _result(job, Outcome("complete", job.resume.history, job.resume.params))
-            continue
-        todo.append(job)
-
-    groups: dict[tuple, list[Job]] = {}
-    for job in todo:
-        device = resolve_device(job.cfg.device)
-        groups.setdefault(group_key(job, device), []).append(job)
-    for members in groups.values():
-        device = resolve_device(members[0].cfg.device)
-        if device.type == "cpu":
-            tune_cpu_allocator()
-        limit = max_models or _models_that_fit(members[0], device)
-        for k in range(0, len(members), limit):
-            outcomes = GroupTrainer(members[k : k + limit], device, hooks).run()
-            for job in members[k : k + limit]:
-                results[job.index] = _result(job, outcomes[job.index])
-    ordered = [results[i] for i in range(len(prepared))]
+    outcomes, todo = prepare_jobs(prepared, resume=resume, overwrite=overwrite)
+    outcomes.update(run(todo, hooks, max_models))
+    ordered = [_result(job, outcomes[job.index], on_cpu) for job in prepared]  # prepared is in job order
     if sweep_dir is not None:
         _write_sweep_index(sweep_dir, ordered)
     return ordered
 
 
 # ----- helpers of train_many ---------------------------------------------------------------------
-def _normalise_job(i: int, job) -> Job:
+def _normalise_job(i: int, job, check_device: bool = True) -> Job:
     try:
         model_config, task, cfg, *targets = job
     except (TypeError, ValueError) as exc:
@@ -292,7 +325,8 @@ def _normalise_job(i: int, job) -> Job:
         raise SpecError("TrainConfig", "momentum", cfg.momentum, "a number in [0, 1) for muon")
     if targets is not None:
         check_targets(targets, task)
-    resolve_device(cfg.device)  # a clear DeviceError before anything is written
+    if check_device:  # on Ray, the workers' devices count, not the driver's
+        resolve_device(cfg.device)  # a clear DeviceError before anything is written
     return Job(i, model_config, task, cfg, targets=targets)
 
 
@@ -364,27 +398,10 @@ def _write_sweep_index(sweep_dir: Path, results: list[TrainResult]) -> None:
     atomic_write_json(sweep_dir / "sweep.json", {"format": "grokscope-sweep", "runs": rows})
 
 
-def _models_that_fit(job: Job, device) -> int:
-    """How many models of this shape to stack at once: a generous estimate of one model's training
-    memory (activations, float64 logits, gradients, optimizer state) against a share of the device's."""
-    
-    n = job.task.n_train if job.cfg.batch_size is None else min(job.cfg.batch_size, job.task.n_train)
-    per_model = 6 * n * activation_size(job.model_config) + 32 * job.model_config.n_params
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        budget = 0.6 * free
-    else:
-        try:
-            budget = 0.3 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (ValueError, OSError, AttributeError):
-            budget = 4 * 2**30
-    return max(1, int(budget // per_model))
-
-
-def _result(job: Job, outcome: Outcome) -> TrainResult:
+def _result(job: Job, outcome: Outcome, on_cpu: bool = False) -> TrainResult:
     model = None
     if outcome.state_dict is not None:
-        device = resolve_device(job.cfg.device)
+        device = torch.device("cpu") if on_cpu else resolve_device(job.cfg.device)
         model = build_model(job.model_config, seed=None).to(device=device, dtype=torch_dtype(job.cfg.dtype))
         with torch.no_grad():
             for n, p in model.named_parameters():
@@ -394,31 +411,3 @@ def _result(job: Job, outcome: Outcome) -> TrainResult:
     )
     r.diverged_step, r.last_good_checkpoint = outcome.diverged_step, outcome.last_good_checkpoint
     return r
-
-
-_ALLOCATOR_TUNED = False
-
-
-def tune_cpu_allocator() -> None:
-    """Keep freed large blocks in glibc's heap instead of returning them to the OS at once.
-
-    By default glibc serves every allocation above a few MB with its own mmap and unmaps it on free,
-    so each CPU training step pays page faults again for all its large activations (on a VM this was
-    most of the step). Raising the mmap and trim thresholds once makes batched CPU training up to
-    about 2x faster. Linux/glibc only; set GROKSCOPE_MALLOC_TUNING=0 to leave the allocator alone.
-    """
-    global _ALLOCATOR_TUNED
-    if (
-        _ALLOCATOR_TUNED
-        or os.environ.get("GROKSCOPE_MALLOC_TUNING", "1") == "0"
-        or not sys.platform.startswith("linux")
-    ):
-        return
-    _ALLOCATOR_TUNED = True
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-        libc.mallopt(M_MMAP_THRESHOLD, 1 << 30)
-        libc.mallopt(M_TRIM_THRESHOLD, 1 << 31)
-    except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
-        pass

@@ -24,6 +24,7 @@ from interp.checkpoints import checkpoint_path, save_weights, write_run_json
 from interp.metrics import METRIC_SUBSETS
 from interp.models import build_model
 from interp.models.stacked import StackedModels
+from interp.train.distill import Targets, run_extra
 from interp.train.optim import BatchedOptimizer
 from interp.train.rundir import ResumePoint, write_state
 from interp.train_config import torch_dtype
@@ -41,6 +42,12 @@ class Job:
     cfg: object  # TrainConfig
     run_dir: Path | None = None
     resume: ResumePoint | None = None
+    targets: Targets | None = None  # None: the task's training split and its (given) labels
+
+    @property
+    def n_fit(self) -> int:
+        """Number of examples the model trains on."""
+        return self.task.n_train if self.targets is None else len(self.targets.inputs)
 
 
 @dataclass
@@ -79,11 +86,23 @@ def eval_steps(cfg) -> set[int]:
     return set(range(0, cfg.steps + 1, cfg.eval_every)) | {cfg.steps} | set(cfg.checkpoint_steps())
 
 
-def per_model_loss(logits: torch.Tensor, labels: torch.Tensor, kind: str, loss_dtype: torch.dtype) -> torch.Tensor:
+def per_model_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    kind: str,
+    loss_dtype: torch.dtype,
+    probs: torch.Tensor | None = None,
+    temperature: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Mean loss of each model: logits [M, B, p], labels [M, B] -> [M]. Cross-entropy, or MSE on
-    one-hot targets (sum over classes, mean over examples, as Doshi et al.)."""
+    one-hot targets (sum over classes, mean over examples, as Doshi et al.). With soft targets
+    probs [M, B, p] and temperature [M]: T^2 * CE(probs, softmax(logits / T)) (Hinton et al.)."""
     M, B, p = logits.shape
     lg = logits.to(loss_dtype)
+    if probs is not None:
+        t = temperature.to(lg.dtype)  # [M]
+        logq = (lg / t.view(M, 1, 1)).log_softmax(-1)  # [M, B, p]
+        return -(probs.to(lg.dtype) * logq).sum(-1).mean(-1) * t.pow(2)
     if kind == "ce":
         return F.cross_entropy(lg.reshape(M * B, p), labels.reshape(M * B), reduction="none").view(M, B).mean(1)
     return (lg - F.one_hot(labels, p).to(lg.dtype)).pow(2).sum(-1).mean(-1)
@@ -95,8 +114,15 @@ class _GroupData:
     def __init__(self, jobs: list[Job], stacker: StackedModels, device):
         self.stacker, self.device = stacker, device
         tasks = [j.task for j in jobs]
-        self.train_pairs = torch.stack([t.train_inputs for t in tasks]).to(device)  # [M, n_train, 2]
-        self.train_labels = torch.stack([t.train_labels for t in tasks]).to(device)  # [M, n_train]
+        fits = [j.targets for j in jobs]  # all None, or all set with equal sizes (group_key)
+        pairs = [t.train_inputs if f is None else f.inputs for t, f in zip(tasks, fits)]
+        labels = [t.train_labels if f is None else f.labels for t, f in zip(tasks, fits)]
+        self.train_pairs = torch.stack(pairs).to(device)  # [M, n_train, 2]
+        self.train_labels = torch.stack(labels).to(device)  # [M, n_train]
+        self.train_probs, self.temperature = None, None  # soft targets [M, n_train, p], temperatures [M]
+        if fits[0] is not None and fits[0].probs is not None:
+            self.train_probs = torch.stack([f.probs for f in fits]).to(device)
+            self.temperature = torch.tensor([f.temperature for f in fits], dtype=torch.float64, device=device)
         self.eval_pairs = torch.stack([t.inputs for t in tasks]).to(device)  # [M, N, 2]
         true = torch.stack([t.labels for t in tasks])  # [M, N]
         given = true.clone()
@@ -121,6 +147,9 @@ class _GroupData:
     def select(self, keep: torch.Tensor):
         for name in ("train_pairs", "train_labels", "eval_pairs", "true", "given", "given_masks", "true_masks"):
             setattr(self, name, getattr(self, name).index_select(0, keep))
+        if self.train_probs is not None:
+            self.train_probs = self.train_probs.index_select(0, keep)
+            self.temperature = self.temperature.index_select(0, keep)
         self._prepare()
 
 
@@ -138,7 +167,7 @@ class GroupTrainer:
         self.steps, self.kind = cfg.steps, cfg.optimizer
         self.loss_kind, self.loss_dtype = cfg.loss, torch_dtype(cfg.loss_dtype)
         self.stacker = StackedModels(jobs[0].model_config, device, torch_dtype(cfg.dtype))
-        n_train = jobs[0].task.n_train
+        n_train = jobs[0].n_fit
         self.batch_size = None if cfg.batch_size is None or cfg.batch_size >= n_train else cfg.batch_size
         self.start = jobs[0].resume.step if jobs[0].resume else 0
 
@@ -163,9 +192,7 @@ class GroupTrainer:
         self.history = [list(j.resume.history) if j.resume else [] for j in jobs]
         self.eval_at = [eval_steps(j.cfg) for j in jobs]
         self.ckpt_at = [set(j.cfg.checkpoint_steps()) for j in jobs]
-        self.last_ckpt = [
-            max((s for s in c if s <= self.start), default=None) if self.start else None for c in self.ckpt_at
-        ]
+        self.last_ckpt = [j.resume.last_checkpoint if j.resume else None for j in jobs]
         self.outcomes: dict[int, Outcome] = {}
         self._epoch_cache: tuple[int, torch.Tensor] | None = None
         self._reset_flags()
@@ -183,8 +210,10 @@ class GroupTrainer:
         return torch.tensor(table, dtype=torch.float64).to(self.device)
 
     def _batch(self, step: int):
+        """Inputs, labels [M, B] and soft targets [M, B, p] (or None) of the batch at `step`."""
+        probs = self.data.train_probs
         if self.batch_size is None:
-            return self.data.train_x, self.data.train_labels
+            return self.data.train_x, self.data.train_labels, probs
         n = self.data.train_labels.shape[1]
         per_epoch = n // self.batch_size
         epoch, k = divmod(step, per_epoch)
@@ -194,12 +223,13 @@ class GroupTrainer:
         idx = self._epoch_cache[1][:, k * self.batch_size : (k + 1) * self.batch_size]  # [M, bs]
         x = self.data.train_x
         xb = x.gather(1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
-        return xb, self.data.train_labels.gather(1, idx)
+        pb = None if probs is None else probs.gather(1, idx.unsqueeze(-1).expand(-1, -1, probs.shape[-1]))
+        return xb, self.data.train_labels.gather(1, idx), pb
 
     def _train_step(self, step: int, lr: torch.Tensor):
-        xb, yb = self._batch(step)
+        xb, yb, pb = self._batch(step)
         logits = self.stacker.forward(self.stacker.views(self.flat), xb)  # [M, B, p]
-        losses = per_model_loss(logits, yb, self.loss_kind, self.loss_dtype)  # [M]
+        losses = per_model_loss(logits, yb, self.loss_kind, self.loss_dtype, pb, self.data.temperature)  # [M]
         (grad,) = torch.autograd.grad(losses.sum(), self.flat)  # [M, P]
         with torch.no_grad():
             newly_bad = ~torch.isfinite(losses) & (self.first_bad < 0)
@@ -252,7 +282,7 @@ class GroupTrainer:
     # ----- the loop ----------------------------------------------------------------------------
     def run(self) -> dict[int, Outcome]:
         points = sorted(set().union(*self.eval_at))
-        if not self.start:
+        if not self.start and not any(j.resume for j in self.jobs):  # a state saved at step 0 has evaluated it
             self._at_eval(0)
         s = self.start
         for nxt in (q for q in points if q > self.start):
@@ -326,7 +356,7 @@ class GroupTrainer:
             model = self.stacker.model_at(self.flat, i, copy=False)
             save_weights(checkpoint_path(job.run_dir, step), model, step=step, metrics=entry, **specs)
         status = "complete" if final else "running"
-        write_run_json(job.run_dir, history=self.history[i], status=status, **specs)
+        write_run_json(job.run_dir, history=self.history[i], status=status, extra=run_extra(job.targets), **specs)
         if state:
             write_state(
                 job.run_dir,
@@ -370,7 +400,13 @@ class GroupTrainer:
                 history=self.history[i],
                 status="diverged",
                 extra={
-                    "diverged": {"step": step, "loss": value, "message": msg, "last_good_checkpoint": self.last_ckpt[i]}
+                    **run_extra(job.targets),
+                    "diverged": {
+                        "step": step,
+                        "loss": value,
+                        "message": msg,
+                        "last_good_checkpoint": self.last_ckpt[i],
+                    },
                 },
             )
         self.outcomes[job.index] = Outcome(
@@ -398,7 +434,8 @@ def group_key(job: Job, device) -> tuple:
     if hasattr(mc, "init_scale"):
         shape_cfg = dataclasses.replace(shape_cfg, init_scale=1.0)
     cfg, task = job.cfg, job.task
-    batch = None if cfg.batch_size is None or cfg.batch_size >= task.n_train else cfg.batch_size
+    n_fit = job.n_fit
+    batch = None if cfg.batch_size is None or cfg.batch_size >= n_fit else cfg.batch_size
     return (
         json.dumps(shape_cfg.to_dict(), sort_keys=True),
         str(device),
@@ -410,5 +447,6 @@ def group_key(job: Job, device) -> tuple:
         cfg.steps,
         task.n_train,
         len(task.inputs),
-        job.resume.step if job.resume else 0,
+        job.resume.step if job.resume else -1,  # a state saved at step 0 is not a fresh start
+        None if job.targets is None else (n_fit, job.targets.probs is not None),  # same training set size and loss
     )

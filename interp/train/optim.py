@@ -2,7 +2,7 @@
 
 Every parameter is a tensor [M, ...] (model first). Hyper-parameters are tensors [M] (float64) that
 broadcast over the other dimensions, so one AdamW call updates a whole sweep of learning rates, weight
-decays and betas. The maths follows torch.optim exactly (same order of operations):
+decays and betas. The update rules are torch.optim's (what each guarantees: `BatchedOptimizer`):
 
 - adamw: decoupled weight decay p <- p (1 - lr wd), then Adam with bias correction (Loshchilov & Hutter).
 - adam: L2 penalty added to the gradient (g <- g + wd p), then Adam.
@@ -49,12 +49,24 @@ def newton_schulz(G: Tensor, steps: int = NS_STEPS, eps: float = MUON_EPS) -> Te
 
 class BatchedOptimizer:
     """One optimizer for M stacked models. `step(flat, grad, lr)` updates the flat weights [M, P] in
-    place (see interp.batched.StackedModels: each named parameter is a view [M, ...] of them).
+    place (see interp.models.stacked.StackedModels: each named parameter is a view [M, ...] of them).
 
     layout: [(name, per-model shape), ...] in the order of the flat weights. Hyper-parameters are per
     model: weight_decay [M], betas [M, 2], momentum [M]; lr [M] (float64) is given at each step.
     AdamW, Adam and SGD run a dozen elementwise operations on the whole [M, P] tensor; Muon
     orthogonalises each matrix (one bmm per Newton-Schulz iteration for all models).
+
+    What it guarantees. AdamW, Adam and SGD: torch.optim's update rule, hyper-parameters and state
+    (exp_avg, exp_avg_sq, momentum_buffer, the step count) for each model, whatever the other models
+    of the stack. Not bit-for-bit equality: the per-model factors are tensors cast once to the weights'
+    dtype where torch.optim passes Python floats, and a few products are grouped differently so that
+    one kernel serves M models. Given the same gradients, max |ours - torch.optim| stays within a
+    few eps (of the weights' dtype) times the largest weight, with no systematic drift over steps
+    (tests/test_train_reference.py holds it to 8 eps over 1000 steps; bench/bench_reference.py
+    measures it). A whole training run can still drift further in float32, because training
+    amplifies rounding differences of any origin; interp.train.reference is the loop this is
+    checked against. Muon: torch.optim.Muon's update on matrices, up to the bfloat16 rounding of
+    Newton-Schulz (tests/test_train.py).
     """
 
     def __init__(self, kind: str, flat: Tensor, layout, *, weight_decay, betas, momentum, nesterov: bool = True):

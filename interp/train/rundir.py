@@ -11,6 +11,14 @@ A run directory (see interp.checkpoints) gets, as training goes:
 
 Write order at a step: weight file, then run.json, then the resume state. A crash between two of
 them leaves a resume state older than the newest files; resuming recomputes those files identically.
+
+Training longer: a finished (or interrupted) run resumes with a larger `steps` and, if wanted, a new
+`eval_every` / `checkpoint_every` / `checkpoint_log` (the cadence). Nothing an update depends on
+changes with these, so on CPU the weights, optimizer state and history entries at the steps both runs
+evaluate equal a run asked for the larger `steps` from the start, bit for bit. Two things cannot:
+the cosine schedule's learning rates depend on `steps` (such a run is refused), and the new cadence
+applies from the resume step on: weight files and evaluations already written keep the old cadence
+(log-spaced steps of the longer run that lie before the resume step are not made up).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 
 from interp.checkpoints import CHECKPOINT_DIR, RUN_FILE, load_tensors, run_steps, save_tensors
 from interp.errors import CheckpointError
@@ -43,6 +52,10 @@ def task_identity(task) -> dict:
     return d
 
 
+# Settings a run may change when it resumes: how long it trains and how often it evaluates and saves.
+CADENCE = ("steps", "eval_every", "checkpoint_every", "checkpoint_log")
+
+
 def _train_identity(train_config) -> dict:
     d = train_config.to_dict()
     d.pop("device", None)  # a run may move between machines
@@ -58,6 +71,7 @@ class ResumePoint:
     optimizer: dict[str, torch.Tensor]
     history: list[dict]
     status: str
+    last_checkpoint: int | None = None  # the newest weight file at or before `step`
 
 
 def write_state(
@@ -85,16 +99,19 @@ def _differences(stored: dict, given: dict) -> list[str]:
 
 
 def read_state(run_dir, *, model_config, task, train_config) -> ResumePoint:
-    """Load the resume state and check that it belongs to the configs passed; CheckpointError if not."""
+    """Load the resume state and check that it belongs to the configs passed; CheckpointError if not.
+
+    The train configs may differ in `CADENCE` (train longer, evaluate or save at another rate)."""
     path = state_path(run_dir)
     tensors, meta = load_tensors(path)
     if meta.get("format") != STATE_FORMAT or int(meta.get("format_version", "0")) > STATE_VERSION:
         raise CheckpointError(f"{path} is not a resume state this grokscope can read. Start over with overwrite=True.")
+    stored_train = json.loads(meta["train_config"])
     mismatches = []
     for what, stored, given in (
         ("model_config", json.loads(meta["model_config"]), model_config.to_dict()),
         ("task", json.loads(meta["task"]), task_identity(task)),
-        ("train_config", json.loads(meta["train_config"]), _train_identity(train_config)),
+        ("train_config", _without_cadence(stored_train), _without_cadence(_train_identity(train_config))),
     ):
         given = json.loads(json.dumps(given))  # tuples -> lists, as stored
         mismatches += [f"{what}.{d}" for d in _differences(stored, given)]
@@ -103,12 +120,48 @@ def read_state(run_dir, *, model_config, task, train_config) -> ResumePoint:
             f"cannot resume {run_dir}: it was trained with other settings than the ones passed ("
             + "; ".join(mismatches[:6])
             + ("; ..." if len(mismatches) > 6 else "")
-            + "). Resume with the stored configs (interp.checkpoints.load_run(run_dir) has them), or train "
-            "into a new directory (or pass overwrite=True to discard this run)."
+            + "). Only steps, eval_every, checkpoint_every and checkpoint_log may change. Resume with the "
+            "stored configs (interp.checkpoints.load_run(run_dir) has them), or train into a new directory "
+            "(or pass overwrite=True to discard this run)."
         )
+    step = int(meta["step"])
+    _check_new_length(run_dir, stored_train, train_config, step)
     params = {k[len("param.") :]: v for k, v in tensors.items() if k.startswith("param.")}
     optim = {k[len("optim.") :]: v for k, v in tensors.items() if k.startswith("optim.")}
-    return ResumePoint(int(meta["step"]), params, optim, json.loads(meta["history"]), meta.get("status", "running"))
+    last_ckpt = max((s for s in run_steps(run_dir) if s <= step), default=None)
+    history = json.loads(meta["history"])
+    return ResumePoint(step, params, optim, history, meta.get("status", "running"), last_ckpt)
+
+
+def _without_cadence(d: dict) -> dict:
+    return {k: v for k, v in d.items() if k not in CADENCE}
+
+
+def _check_new_length(run_dir, stored: dict, train_config, step: int) -> None:
+    """Refuse a new `steps` that a run asked for it from the start would not have matched."""
+    if train_config.steps == stored["steps"]:
+        return
+    if train_config.steps < step:
+        raise CheckpointError(
+            f"cannot resume {run_dir} with steps={train_config.steps}: its saved state is already at step "
+            f"{step}. Pass steps >= {step} to train it longer, or load an earlier checkpoint with load_run."
+        )
+    if train_config.schedule == "cosine":
+        raise CheckpointError(
+            f"cannot change steps from {stored['steps']} to {train_config.steps} when resuming {run_dir}: its "
+            "cosine learning-rate schedule depends on steps, so every update after warm-up would differ from "
+            "a run asked for the new length from the start. Train a new run with the longer schedule, or "
+            "resume with the stored steps."
+        )
+
+
+def saved_step(run_dir) -> int:
+    """The step of run_dir's resume state, read from the file's header alone (0 without a readable one)."""
+    try:
+        with safe_open(str(state_path(run_dir)), framework="pt") as f:
+            return int((f.metadata() or {}).get("step", 0))
+    except Exception:  # no state yet, or a damaged one (safetensors' own error types): resuming says which
+        return 0
 
 
 def has_run_files(run_dir) -> bool:

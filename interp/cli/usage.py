@@ -1,0 +1,76 @@
+"""What the command lines share: one meaning per exit status, and argparse value types whose errors
+name the flag, what was given and what was expected."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from interp.errors import CheckpointError, DeviceError, GrokscopeError, ShapeError, SpecError
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the work ran and something in it failed (a run diverged, a section failed, a mismatch)
+EXIT_BAD_INPUT = 2  # nothing was done: a flag, a file or a spec that cannot be used as given
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+
+
+class UsageError(GrokscopeError):
+    """A setting the command line cannot turn into what it asks for (exit status 2)."""
+
+
+# Errors that mean the input cannot be used as given: exit status 2.
+BAD_INPUT_ERRORS: tuple[type[Exception], ...] = (UsageError, SpecError, ShapeError, DeviceError, CheckpointError)
+
+
+def exit_status_epilog(failed: str) -> str:
+    """The `--help` epilog that documents the exit statuses; `failed` says what status 1 means here."""
+    return (
+        "exit status:\n"
+        f"  {EXIT_OK}    ok\n"
+        f"  {EXIT_FAILED}    {failed}\n"
+        f"  {EXIT_BAD_INPUT}    bad input: an unknown flag or value, an unparsable number, a missing or unreadable\n"
+        "       file, an impossible spec; the message names the flag or field, what was given and what\n"
+        "       is expected, and nothing was written\n"
+        f"  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)"
+    )
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace | None, int]:
+    """Parse `argv`; (args, 0), or (None, status) when argparse stopped (2 on bad input, 0 after --help)."""
+    try:
+        return parser.parse_args(argv), EXIT_OK
+    except SystemExit as exc:  # argparse has printed its message already
+        code = exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+        return None, code
+
+
+def typed(kind: str, convert: Callable[[str], object], check: Callable[[object], bool] | None = None) -> Callable:
+    """An argparse `type=` that converts with `convert` and says `expected {kind}, got '...'` if it cannot.
+
+    argparse prefixes the flag: `argument --p: expected an int, got 'x'`."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+        if check is not None and not check(value):
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}")
+        return value
+
+    parse.__name__ = kind
+    return parse
+
+
+def parse_bool(text: str) -> bool:
+    """'true'/'false' (also 1/0, yes/no, on/off) as a bool."""
+    low = text.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
+non_negative_float = typed("a number >= 0", float, lambda v: v >= 0 and v == v)
+positive_int = typed("a positive int", int, lambda v: v > 0)
