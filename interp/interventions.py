@@ -143,6 +143,23 @@ def linear_readout(model, hook_name: str):
     return None
 
 
+METHODS = ("auto", "closed_form", "expanded_batch")
+
+
+def closed_form_readout(model, hook_name: str, method: str, where: str):
+    """The `linear_readout` of `hook_name` when `method` ("auto", "closed_form" or "expanded_batch")
+    asks for the closed form and it exists, else None (then the caller runs expanded batches); a
+    SpecError for an unknown method, or for "closed_form" where the logits do not read the hook linearly."""
+    if method not in METHODS:
+        raise SpecError(where, "method", method, "'auto', 'closed_form' or 'expanded_batch'")
+    linear = linear_readout(model, hook_name)
+    if method == "closed_form" and linear is None:
+        raise SpecError(
+            where, "method", method, "'auto' or 'expanded_batch' here", f"{hook_name} is not read linearly by the logits."
+        )
+    return None if method == "expanded_batch" else linear
+
+
 def answer_position(act: torch.Tensor) -> torch.Tensor:
     """The answer position's slice of a [B, (pos,) n] activation."""
     return act[:, -1] if act.ndim == 3 else act

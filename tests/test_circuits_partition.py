@@ -30,6 +30,12 @@ def test_task_agnostic_coherence_ranks_neurons_like_the_fourier_ipr():
     assert len(json.loads(json.dumps(coherence.to_dict()))["values"]) == model.n_neurons
 
 
+# Measured once on this setting and five variants (ReLU MLP, width 128-256, (a + b) mod 31, 70% of the
+# table, 20-30% noise, CE, AdamW lr 1e-2, weight decay 2, 1000-1500 steps; gamma_g = 0.7, mean
+# ablation): raw test accuracy 0.08-0.28 with every noisy label memorised; the coherence sub-network G
+# 0.11-0.34 (above raw in 5 of 5); frequency filtration 0.94-1.00. "strength" (0.07-0.15) and
+# "spread" stay below raw at this scale (spread ranks neurons like IPR with Spearman 0.65 only); the
+# task-specific "ipr" reaches 0.6.
 def test_task_agnostic_generalisation_subnetwork_beats_the_raw_network_but_not_frequency_filtration():
     model, task = coexisting_relu_mlp()
     res = partition(model, task, scores="coherence", gamma_g=0.7, gamma_r=0.3, kind="mean")

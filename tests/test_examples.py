@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,19 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
+def load_example(name: str, module_name: str):
+    """Import examples/<name>.py as `module_name`, registered in sys.modules first (as importlib's
+    recipe says: dataclasses look their module up there)."""
+    spec = importlib.util.spec_from_file_location(module_name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_example(name: str, tmp_path: Path) -> dict:
     """Run examples/<name>.py --quick --out tmp_path in this process; return its JSON (as written)."""
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_example(name, f"example_{name}")
     module.main(["--quick", "--out", str(tmp_path), "--device", "cpu"])
     html = (tmp_path / f"{name}.html").read_text()
     assert html.count('class="grokscope-figure"') >= 2
@@ -109,9 +118,7 @@ def test_doshi_phase_quick(tmp_path):
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the refusal on a machine without a GPU")
 def test_full_setting_without_a_gpu_stops_with_the_fix(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("example_capacity_full", EXAMPLES / "capacity.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_example("capacity", "example_capacity_full")
     with pytest.raises(SystemExit) as exc:
         module.main(["--out", str(tmp_path)])
     assert exc.value.code == 2

@@ -164,9 +164,21 @@ def test_key_frequencies_rules_and_errors():
         fourier_basis(1)
 
 
-def test_probes_take_a_device_and_refuse_one_that_is_absent():
-    model = gromov_mlp(23, 32)
-    assert torch.equal(neuron_ipr(model, device="cpu"), neuron_ipr(model))
-    if not torch.cuda.is_available():
-        with pytest.raises(DeviceError):
-            neuron_spectra(model, device="cuda")
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="compares CUDA with the CPU: needs a GPU")
+def test_probes_on_cuda_give_the_cpu_values_and_leave_the_model_where_it_was():
+    mlp = gromov_mlp(23, 32)
+    on_gpu, on_cpu = neuron_spectra(mlp, device="cuda"), neuron_spectra(mlp, device="cpu")
+    assert torch.equal(on_gpu.dominant_freq, on_cpu.dominant_freq)
+    torch.testing.assert_close(on_gpu.ipr, on_cpu.ipr, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(on_gpu.power, on_cpu.power, rtol=1e-4, atol=1e-6)
+    transformer = build_model(TransformerConfig(p=13, d_model=16, n_heads=2, d_head=8, d_mlp=16), seed=0)
+    grid_gpu = neuron_activation_grid(transformer, device="cuda")
+    assert grid_gpu.device.type == "cuda"
+    torch.testing.assert_close(grid_gpu.cpu(), neuron_activation_grid(transformer, device="cpu"), rtol=1e-4, atol=1e-5)
+    assert {p.device.type for p in [*mlp.parameters(), *transformer.parameters()]} == {"cpu"}  # copies moved
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+def test_probes_refuse_cuda_on_a_machine_without_a_gpu_and_say_what_to_use():
+    with pytest.raises(DeviceError, match="device='cuda'.*Use device='cpu'"):
+        neuron_spectra(gromov_mlp(23, 32), device="cuda")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,5 +29,7 @@ def test_readme_opens_with_the_two_commands_ci_relies_on():
 @pytest.mark.parametrize("i", range(len(BLOCKS)))
 def test_readme_python_block_runs(i, tmp_path):
     assert BLOCKS, "the README has no Python examples"
+    # "Importing checkpoints" reads Zhong et al.'s models where `git clone .../pizza` puts them
+    shutil.copytree(README.parent / "tests" / "data" / "zhong_pizza", tmp_path / "pizza" / "code" / "save")
     proc = subprocess.run([sys.executable, "-c", BLOCKS[i]], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"README block {i} failed:\n{BLOCKS[i]}\n{proc.stderr[-3000:]}"

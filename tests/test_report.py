@@ -110,7 +110,7 @@ def test_report_on_a_run_directory_trained_here(tmp_path):
 
 
 def test_report_on_a_missing_path_fails_with_a_clear_message(tmp_path, capsys):
-    assert report_main([str(tmp_path / "nope"), "-o", str(tmp_path / "r.html"), "--no-progress"]) == 1
+    assert report_main([str(tmp_path / "nope"), "-o", str(tmp_path / "r.html"), "--no-progress"]) == 2  # bad input
     err = capsys.readouterr().err
     assert "does not exist" in err and "zoo:" in err
 

@@ -29,7 +29,12 @@ def summary(subject: Subject, sec: Section) -> dict:
     ck = subject.checkpoint
     task, model = subject.task, subject.model
     spec = task.spec
-    noise = f", {spec.label_noise:.0%} label noise ({spec.noise_kind})" if spec.label_noise else ""
+    noise = (
+        f", {spec.label_noise:.0%} label noise ({spec.noise_kind}; realised: {task.n_noisy} of {task.n_train} "
+        f"training labels, {task.noise_fraction:.1%})"
+        if spec.label_noise
+        else ""
+    )
     random = ", random labels" if spec.random_labels else ""
     sec.text(
         f"Task: {spec.op} mod {task.p}, {task.n_train} training and {task.n_test} test pairs "
@@ -41,6 +46,8 @@ def summary(subject: Subject, sec: Section) -> dict:
     if subject.zoo_record:
         rec = subject.zoo_record
         sec.text(f"Zoo entry {rec['name']}: {rec['description']} Rebuild with `{rec['command']}`.", cls="note")
+    if not getattr(task, "split_known", True):  # an imported model whose train/test split was not recorded
+        sec.text(f"{task!r}: every metric below is measured on all pairs.", cls="note")
     metrics = evaluate(model, task)
     rows = [
         [CURVE_NAMES.get(s, s), metrics.get(f"{s}_acc"), metrics.get(f"{s}_loss")]
@@ -69,6 +76,8 @@ def summary(subject: Subject, sec: Section) -> dict:
         "n_params": ck.model_config.n_params,
         "n_train": task.n_train,
         "n_test": task.n_test,
+        "n_noisy": task.n_noisy,
+        "noise_fraction": task.noise_fraction,
         "metrics": metrics,
         "phase": phase,
         "zoo": subject.zoo_record["name"] if subject.zoo_record else None,
