@@ -17,7 +17,7 @@ import time
 import torch
 
 from interp.models import MLPConfig, TransformerConfig, build_model
-from probes.extraction import _filter_mlp
+from probes.extraction import filter_mlp
 from probes.fourier import (
     basis_frequencies,
     classify_neurons,
@@ -112,7 +112,7 @@ def main() -> None:
 
     # 2. MLP frequency filtration
     mlp = build_model(MLPConfig(p=113, width=4097), seed=0, device=dev)
-    t_b, (g, _, _, _, _, _) = timed(lambda: _filter_mlp(mlp, dev), args.repeats, dev)
+    t_b, (g, _, _, _, _, _) = timed(lambda: filter_mlp(mlp), args.repeats, dev)
     t_l, g_loop = timed(lambda: loop_filtration(mlp), 1, dev)
     g_vecs = torch.cat([g.neuron_in_weights(), g.neuron_out_weights()[:, None]], dim=1).detach()
     agree = bool(torch.allclose(g_vecs, g_loop, atol=1e-5))

@@ -50,8 +50,9 @@ import numpy as np  # noqa: E402
 import scipy.linalg  # noqa: E402
 import torch  # noqa: E402
 
-from interp.raf import RAFSpec, make_data, make_kernel  # noqa: E402
+from interp.raf import RAFSpec, make_data, make_kernel, train_two_layer, train_two_layer_sweep  # noqa: E402
 from interp.raf.learners import RandomFeatures, fit_features, fit_kernel  # noqa: E402
+from interp.train_config import TrainConfig  # noqa: E402
 
 
 def sync(device: str) -> None:
@@ -128,9 +129,6 @@ def bench_closed_form(n: int, args) -> None:
 
 # ----- (3) ----------------------------------------------------------------------------------------
 def bench_two_layer(args) -> None:
-    from interp.raf import train_two_layer, train_two_layer_sweep
-    from interp.train_config import TrainConfig
-
     cfg = TrainConfig(
         steps=args.steps, lr=1e-3, weight_decay=0.0, optimizer="adam", betas=(0.9, 0.999), warmup_steps=0,
         eval_every=args.steps,

@@ -67,7 +67,7 @@ def project_frequencies(x: torch.Tensor, keep: torch.Tensor, dim: int = -1) -> t
 
 
 @torch.no_grad()
-def _filter_mlp(model):
+def filter_mlp(model):
     """G and R of a one-hot MLP: per neuron, u, v, w projected on their dominant frequency k_m
     (irfft of the rfft masked to bin k_m, all neurons at once); R = original - G."""
     cfg = model.cfg
@@ -98,7 +98,7 @@ def _filter_mlp(model):
 
 
 @torch.no_grad()
-def _filter_transformer(model, k, parts, rule):
+def filter_transformer(model, k, parts, rule):
     """G and R of a transformer: W_U (and W_E[:p]) projected on the constant and the key frequencies."""
     allowed = {"unembed", "embed", "neurons"}
     if not set(parts) <= allowed or not parts:
@@ -182,9 +182,9 @@ def frequency_filtration(
     """
     model, task = resolve_subject(subject, task, where="frequency_filtration", device=device)
     if model_family(model) == "mlp":
-        g, r, dom, kept, frac, method = _filter_mlp(model)
+        g, r, dom, kept, frac, method = filter_mlp(model)
     else:
-        g, r, dom, kept, frac, method = _filter_transformer(model, k, tuple(parts), rule)
+        g, r, dom, kept, frac, method = filter_transformer(model, k, tuple(parts), rule)
     metrics = {"raw": evaluate(model, task), "g": evaluate(g, task), "r": evaluate(r, task)}
     return FrequencyFiltrationResult(
         family=model_family(model),
