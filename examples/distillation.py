@@ -6,13 +6,20 @@ distilled student (one and two steps) and the control (the teacher trained as ma
 copy fraction and Frechet distance; and the random-feature theory of B.4 (tau_mem and tau_gen against
 n, the distillation change projected on the two bulks of the feature covariance).
 
+With --images PATH (a local .npy / .npz of images: the machines cannot download data sets) the diffusion
+part runs on those images instead (B.8): per training-set size n, a U-Net teacher trained until it copies,
+its consistency student (one and two steps) and the control, and the student's copy fraction against CD steps.
+
     python examples/distillation.py --quick     # B.7: d = 8, n = 64, CPU, about 2 minutes
     python examples/distillation.py             # B.6's full tables: 3 seeds, n up to 128, 10k samples (GPU)
+    python examples/distillation.py --images cifar10_train.npy               # B.8: 32x32, n = 500 ... 5k (GPU)
+    python examples/distillation.py --images celeba32.npy --grayscale        # B.8 on grayscale images
+    python examples/distillation.py --quick --images digits.npy              # CPU toy of the image path
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 
@@ -20,10 +27,15 @@ from interp import Task, TaskSpec
 from interp.device import resolve_device
 from interp.diffusion import (
     DenoiserConfig,
+    DistillationSchedule,
+    UNetConfig,
     at_step,
     consistency_distill,
     continue_training,
+    distillation_experiment,
     gaussian_mixture,
+    held_out_split,
+    load_images,
     sample,
     train_denoiser,
 )
@@ -59,6 +71,7 @@ class Settings:
     rf_d: int = 50
     rf_p: int = 200
     rf_steps: int = 4000
+    images: str | None = None  # a .npy / .npz of images (--images): the diffusion part runs ImageSettings on it
 
     @classmethod
     def quick(cls) -> Settings:
@@ -96,12 +109,28 @@ def train(s: Settings, seed: int, device, log) -> dict:
         teacher, x, steps=s.distill_steps, lr=s.distill_lr, n_discretisation=s.n_discretisation, seed=seed, ema=s.ema
     )
     control = continue_training(teacher, x, steps=s.distill_steps, lr=s.teacher_lr, seed=seed)
+    return {"data": data, "teachers": teachers, "student": student, "control": control, **train_theory(s, seed, device, log)}  # fmt: skip
+
+
+def train_theory(s: Settings, seed: int, device, log) -> dict:
+    """The random-feature runs of B.4: tau_mem and tau_gen against n, and the distillation projection."""
     log(f"seed {seed}: random-feature model")
     rf = rf_timescales(s.rf_ns, d=s.rf_d, p=s.rf_p, steps=s.rf_steps, seed=seed, device=device)
     rf_cd = rf_distillation(
         d=s.rf_d, p=s.rf_p, n=s.rf_ns[1], teacher_steps=int(1.5 * s.rf_steps), seed=seed, device=device
     )
-    return {"data": data, "teachers": teachers, "student": student, "control": control, "rf": rf, "rf_cd": rf_cd}
+    return {"rf": rf, "rf_cd": rf_cd}
+
+
+def measure_theory(trained: dict) -> dict:
+    """The random-feature numbers as JSON values."""
+    rf, rf_cd = trained["rf"], trained["rf_cd"]
+    return {
+        "rf_timescales": {"n": rf.n, "tau_gen": rf.tau_gen, "tau_mem": rf.tau_mem},
+        "rf_curves": [{"n": r.n, "tau": r.tau, "train_loss": r.train_loss, "test_loss": r.test_loss, "score_error": r.score_error} for r in rf.runs],
+        "rf_spectrum": rf_cd.spectrum.to_dict(),
+        "rf_projection": rf_cd.projection.to_dict(),
+    }  # fmt: skip
 
 
 def measure(s: Settings, seed: int, trained: dict) -> dict:
@@ -124,16 +153,7 @@ def measure(s: Settings, seed: int, trained: dict) -> dict:
     for key, (name, model, steps) in models.items():
         samples = sample(model, s.n_samples, steps=steps, seed=seed + 1)
         rows.append({"key": key, "model": name, **_row(memorization_summary(samples, x, fresh))})
-    rf, rf_cd = trained["rf"], trained["rf_cd"]
-    return {
-        "seed": seed,
-        "curves": curves,
-        "distillation": rows,
-        "rf_timescales": {"n": rf.n, "tau_gen": rf.tau_gen, "tau_mem": rf.tau_mem},
-        "rf_curves": [{"n": r.n, "tau": r.tau, "train_loss": r.train_loss, "test_loss": r.test_loss, "score_error": r.score_error} for r in rf.runs],
-        "rf_spectrum": rf_cd.spectrum.to_dict(),
-        "rf_projection": rf_cd.projection.to_dict(),
-    }  # fmt: skip
+    return {"seed": seed, "curves": curves, "distillation": rows, **measure_theory(trained)}
 
 
 def _row(m) -> dict:
@@ -145,6 +165,73 @@ def _row(m) -> dict:
         "median_d1_d2": m.copy.median_ratio,
         "distinct_nearest": m.copy.n_distinct_nearest,
     }
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    """The image setup (B.8) on the file of --images: per training-set size n, a U-Net teacher trained until
+    it copies, its consistency student and the control. The default is a CPU toy sized for 8x8 digits."""
+
+    ns: tuple[int, ...] = (64, 128)  # training-set sizes: nested subsets of the file's images
+    unet: UNetConfig = UNetConfig(channels=8, channel_mult=(1, 2))
+    schedule: DistillationSchedule = DistillationSchedule(
+        teacher_lr=5e-3, teacher_batch=64, check_every=100, n_check=256, distill_steps=200, distill_lr=4e-4,
+        distill_batch=64, distill_check_every=50, ema=0.95, n_samples=500,
+    )  # fmt: skip
+    teacher_steps_per_point: int = 4  # the teacher's step budget: replaces schedule.max_teacher_steps by this x n
+    n_reference: int = 1000  # held-out images: the reference of the Frechet distance
+    n_held_out: int = 500  # more held-out images, measured like samples (what generalising looks like)
+    grayscale: bool = False  # RGB -> luminance (--grayscale)
+    seeds: tuple[int, ...] = (0,)
+
+    @classmethod
+    def quick(cls) -> ImageSettings:
+        return cls()
+
+    @classmethod
+    def full(cls) -> ImageSettings:
+        return cls(
+            ns=(500, 1000, 2000, 5000),
+            unet=UNetConfig(channels=64, channel_mult=(1, 2, 2, 2), blocks_per_level=2),  # 32x32 RGB: 5.2M parameters
+            schedule=DistillationSchedule(),  # B.8: Adam 2e-4 batch 256 to f_mem 0.5; CD Adam 4e-4 batch 512, 50k steps
+            teacher_steps_per_point=200,  # B.8: budget steps in proportion to n (n = 500: 100k steps)
+            n_reference=10000,
+            n_held_out=5000,
+        )
+
+
+IMAGE_MODELS = {"held_out": "held-out images", "teacher": "teacher (Heun, 18)", "control": "teacher + CD steps more (control)",
+                "student_1": "student, 1 step", "student_2": "student, 2 steps"}  # fmt: skip
+
+
+def train_images(s: Settings, img: ImageSettings, seed: int, device, log) -> dict:
+    """Per n: the teacher trained until it copies, its student, the control, measured (interp.diffusion.experiment)."""
+    images = load_images(s.images, grayscale=img.grayscale)  # [N, C, H, W] in [-1, 1]
+    subsets, reference, held_out = held_out_split(
+        images, img.ns, n_reference=img.n_reference, n_held_out=img.n_held_out, seed=seed
+    )
+    experiments = {}
+    for n, x in subsets.items():
+        schedule = replace(img.schedule, max_teacher_steps=img.teacher_steps_per_point * n)
+        log(f"seed {seed}: images {tuple(images.shape)}, n = {n}: teacher (at most {schedule.max_teacher_steps} steps)")
+        experiments[n] = distillation_experiment(
+            x, reference, img.unet, schedule, seed=seed, device=device, held_out=held_out, log=log
+        )
+    return {"data_shape": tuple(images.shape), "experiments": experiments, **train_theory(s, seed, device, log)}
+
+
+def measure_images(seed: int, trained: dict) -> dict:
+    """Per n: the teacher's and the student's copy-fraction curves and the table of every model's measures."""
+    per_n = [
+        {
+            "n": n, "teacher_budget": e.schedule.max_teacher_steps, "teacher_steps": e.teacher_steps,
+            "reached_target": e.reached_target,
+            "teacher_curve": e.teacher_curve, "distill_curve": e.distill_curve,
+            "distillation": [{"key": k, "model": IMAGE_MODELS[k], **_row(m)} for k, m in e.measures.items()],
+        }
+        for n, e in trained["experiments"].items()
+    ]  # fmt: skip
+    return {"seed": seed, "data_shape": trained["data_shape"], "images": per_n, **measure_theory(trained)}
 
 
 @dataclass(frozen=True)
@@ -244,10 +331,15 @@ def render_arithmetic(sec, arithmetic: dict) -> None:
     }, y_title="test accuracy"))  # fmt: skip
 
 
-def render(study, s: Settings, runs: list[dict], arithmetic) -> None:
-    """The page: curves, the distillation table, the random-feature figures, the arithmetic hook."""
-    render_curves(study.page.section("Teacher copy fraction against training steps"), s, runs[0])
-    render_distillation(study.page.section("Teacher, student and control"), s, runs)
+def render(study, s: Settings, img: ImageSettings, runs: list[dict], arithmetic) -> None:
+    """The page: curves, the distillation table (vectors or images), the random-feature figures, the arithmetic hook."""
+    if s.images is None:
+        render_curves(study.page.section("Teacher copy fraction against training steps"), s, runs[0])
+        render_distillation(study.page.section("Teacher, student and control"), s, runs)
+        study.page.section("Images (B.8)").text(IMAGES_HOWTO)
+    else:
+        render_image_curves(study.page.section("Images: teacher and student copy fraction"), s, img, runs[0])
+        render_image_distillation(study.page.section("Images: teacher, student and control per n"), img, runs)
     render_random_features(study.page.section("Random-feature theory (Bonnaire et al.)"), s, runs[0])
     render_arithmetic(study.page.section("Knowledge distillation on arithmetic"), arithmetic)
 
@@ -279,6 +371,58 @@ def render_distillation(sec, s: Settings, runs: list[dict]) -> None:
     rows = runs[0]["distillation"]
     series = {"f_mem": [r["f_mem"] for r in rows], "FD": [r["fd"] for r in rows]}
     sec.figure(figures.bars("Copy fraction and Frechet distance", [r["model"] for r in rows], series))
+
+
+IMAGES_HOWTO = (
+    "The same study on images: python examples/distillation.py --images PATH [--grayscale] reads a local .npy / .npz "
+    "of images (uint8 [N, H, W], [N, H, W, C] or [N, C, H, W], e.g. CIFAR-10 or CelebA at 32x32; nothing is "
+    "downloaded) and runs B.8 on a GPU: per n in {500, 1k, 2k, 5k} a U-Net teacher trained until f_mem >= 0.5, "
+    "its consistency student (1 and 2 steps), the control, and f_mem against CD steps. With --quick it is a CPU toy "
+    "(two small n, a few hundred steps) for small images such as sklearn's 8x8 digits saved with numpy.save."
+)
+
+
+def render_image_curves(sec, s: Settings, img: ImageSettings, run: dict) -> None:
+    sch, u = img.schedule, img.unet
+    sec.text(
+        f"{s.images}: {run['data_shape'][0]} images {tuple(run['data_shape'][1:])} scaled to [-1, 1]"
+        f"{', grayscale' if img.grayscale else ''}; training sets: nested random subsets, seed {run['seed']}. Teachers: "
+        f"U-Net (channels {u.channels}, levels {u.channel_mult}, {u.blocks_per_level} block(s) per level, no "
+        f"attention), EDM loss, Adam {sch.teacher_lr:g}, batch {sch.teacher_batch}, trained in rounds of "
+        f"{sch.check_every} steps until f_mem >= {sch.target_f_mem} on {sch.n_check} Heun-18 samples, or "
+        f"{img.teacher_steps_per_point} x n steps. Then the one-step student's f_mem against CD steps."
+    )
+    teacher = {f"n = {r['n']}": r["teacher_curve"] for r in run["images"]}
+    fig = figures.figure("Teacher f_mem against training steps", "teacher step", "copy fraction")
+    for name, curve in teacher.items():
+        fig.add_scatter(x=[c["step"] for c in curve], y=[c["f_mem"] for c in curve], mode="lines+markers", name=name)
+    sec.figure(fig)
+    steps = [c["step"] for c in run["images"][0]["distill_curve"]]
+    student = {f"n = {r['n']}": [c["f_mem"] for c in r["distill_curve"]] for r in run["images"]}
+    sec.figure(figures.lines("Student f_mem (1 step) against CD steps", steps, student, x_title="CD step", y_title="copy fraction"))  # fmt: skip
+    rows = [[r["n"], r["teacher_steps"], "yes" if r["reached_target"] else "no", r["teacher_curve"][-1]["f_mem"]] for r in run["images"]]  # fmt: skip
+    sec.table(["n", "teacher steps", f"reached f_mem {sch.target_f_mem}", "teacher f_mem (check)"], rows, left=0)
+
+
+def render_image_distillation(sec, img: ImageSettings, runs: list[dict]) -> None:
+    sch = img.schedule
+    sec.text(
+        f"Student: consistency distillation {sch.distill_steps} steps (N = {sch.n_discretisation}, Heun teacher step, "
+        f"squared l2, {'EMA ' + format(sch.ema, 'g') if sch.ema else 'stop-gradient'} target, Adam {sch.distill_lr:g}, "
+        f"batch {sch.distill_batch}, initialised from the teacher); control: the teacher trained {sch.distill_steps} "
+        f"steps more. {sch.n_samples} samples per model, one z for all. FD: Frechet distance between Gaussian fits of "
+        f"the flattened pixels of the samples and of {img.n_reference} held-out images. It is not FID (no Inception "
+        "features): its values are not comparable with published FIDs."
+    )
+    keys = ["f_mem", "stderr", "fd", "nearest_ratio", "median_d1_d2", "distinct_nearest"]
+    header = ["n", "model", "seed", "f_mem", "stderr", "FD (pixels)", "median d1 / held-out", "median d1/d2", "distinct nearest"]  # fmt: skip
+    rows = [[e["n"], r["model"], run["seed"], *[r[k] for k in keys]] for run in runs for e in run["images"] for r in e["distillation"]]  # fmt: skip
+    sec.table(header, rows, left=2)
+    per_n = runs[0]["images"]
+    models = [r["key"] for r in per_n[0]["distillation"]]
+    for measure, title in (("f_mem", "Copy fraction"), ("fd", "Frechet distance in pixel space (not FID)")):
+        series = {f"n = {e['n']}": [r[measure] for r in e["distillation"]] for e in per_n}
+        sec.figure(figures.bars(f"{title} per model and n", [IMAGE_MODELS[k] for k in models], series))
 
 
 def render_random_features(sec, s: Settings, run: dict) -> None:
@@ -321,24 +465,45 @@ def render_random_features(sec, s: Settings, run: dict) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(
-        "distillation", "Consistency distillation and memorisation (Jiang and Zou; Bonnaire et al.).", argv
+        "distillation",
+        "Consistency distillation and memorisation (Jiang and Zou; Bonnaire et al.).",
+        argv,
+        add_options=image_options,
     )
-    s = Settings.quick() if args.quick else Settings.full()
+    s = replace(Settings.quick() if args.quick else Settings.full(), images=args.images)
+    img = replace(ImageSettings.quick() if args.quick else ImageSettings.full(), grayscale=args.grayscale)
     device = args.device  # "auto": a GPU when there is one
     study = Study("distillation", "Distillation and memorisation: does a student inherit its teacher's copies?", args)
     study.results["settings"] = asdict(s)
+    if s.images is not None:
+        study.results["image_settings"] = asdict(img)
     threads = torch.get_num_threads()
     if resolve_device(device).type == "cpu":
         torch.set_num_threads(1)  # tiny models: OpenMP hand-offs cost more than they give (10x on a busy 2-core box)
     try:
-        runs = [measure(s, args.seed + k, train(s, args.seed + k, device, study.log)) for k in s.seeds]
+        if s.images is None:
+            runs = [measure(s, args.seed + k, train(s, args.seed + k, device, study.log)) for k in s.seeds]
+        else:
+            runs = [measure_images(args.seed + k, train_images(s, img, args.seed + k, device, study.log)) for k in img.seeds]  # fmt: skip
     finally:
         torch.set_num_threads(threads)
     study.results["runs"] = runs
     study.results["arithmetic"] = arithmetic_table(args.quick, args.seed, device, study.log)
-    render(study, s, runs, study.results["arithmetic"])
+    render(study, s, img, runs, study.results["arithmetic"])
     study.write()
     return study.results
+
+
+def image_options(parser) -> None:
+    """--images PATH and --grayscale: the image setup of B.8."""
+    parser.add_argument(
+        "--images",
+        default=None,
+        metavar="PATH",
+        help="a local .npy / .npz of images ([N, H, W], [N, H, W, C] or [N, C, H, W]; uint8 or floats): run the "
+        "diffusion part on them (B.8: U-Net teachers, n = 500 ... 5k; with --quick a CPU toy)",
+    )
+    parser.add_argument("--grayscale", action="store_true", help="with --images: turn RGB images into grayscale")
 
 
 if __name__ == "__main__":

@@ -9,14 +9,21 @@ consistency distillation, and Bonnaire et al.'s random-feature theory (PAPERS-WA
 
 Memorisation of the samples is measured by `probes.samples` (copy fraction, Frechet distance).
 Files: data.py (data), denoisers.py (networks and configs), edm.py (preconditioning, loss, schedule),
-training.py, sampling.py, consistency.py (distillation), io.py (save / load), random_features.py and
+training.py, sampling.py, consistency.py (distillation), experiment.py (teacher until it copies, student,
+control, measured: B.8's protocol for one training set), io.py (save / load), random_features.py and
 rf_distillation.py (the theory of B.4).
 """
 
 from interp.diffusion.consistency import consistency_distill, student_from_teacher
-from interp.diffusion.data import as_training_data, digits, gaussian_mixture
+from interp.diffusion.data import as_training_data, digits, gaussian_mixture, held_out_split, load_images
 from interp.diffusion.denoisers import DenoiserConfig, RandomFeatureConfig, UNetConfig
 from interp.diffusion.edm import ConsistencyModel, EDMDenoiser, karras_sigmas
+from interp.diffusion.experiment import (
+    DistillationExperiment,
+    DistillationSchedule,
+    distillation_experiment,
+    train_until_copying,
+)
 from interp.diffusion.io import load, save
 from interp.diffusion.random_features import feature_spectrum, rf_timescales, train_rf_score
 from interp.diffusion.rf_distillation import bulk_projection, rf_distillation
@@ -26,6 +33,8 @@ from interp.diffusion.training import at_step, continue_training, train_denoiser
 __all__ = [
     "ConsistencyModel",
     "DenoiserConfig",
+    "DistillationExperiment",
+    "DistillationSchedule",
     "EDMDenoiser",
     "RandomFeatureConfig",
     "UNetConfig",
@@ -35,11 +44,14 @@ __all__ = [
     "consistency_distill",
     "continue_training",
     "digits",
+    "distillation_experiment",
     "feature_spectrum",
     "gaussian_mixture",
+    "held_out_split",
     "heun_sample",
     "karras_sigmas",
     "load",
+    "load_images",
     "rf_distillation",
     "rf_timescales",
     "sample",
@@ -47,4 +59,5 @@ __all__ = [
     "student_from_teacher",
     "train_denoiser",
     "train_rf_score",
+    "train_until_copying",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -42,10 +43,12 @@ def consistency_distill(
     ema: float = 0.95,
     batch_size: int = BATCH_SIZE,
     from_scratch: bool = False,
+    snapshot_steps: Sequence[int] = (),
 ) -> ConsistencyModel:
     """Distil `teacher` into a consistency model on `data` (the teacher's training points) with Adam.
 
-    Returns the student (eval mode) with `.history` (loss every 100 steps) and `.step`."""
+    Returns the student (eval mode) with `.history` (loss every 100 steps), `.step`, and, for each step
+    in `snapshot_steps`, a copy of its weights in `.snapshots` (see `training.at_step`)."""
     _check_arguments(teacher, steps, lr, n_discretisation, ema)
     dev = resolve_device(device) if device is not None else model_device(teacher)
     student = student_from_teacher(teacher, from_scratch=from_scratch, seed=seed).to(dev).train().requires_grad_(True)
@@ -60,6 +63,7 @@ def consistency_distill(
     sigmas = karras_sigmas(n_discretisation, sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX, device=dev)  # [N], descending
     opt = torch.optim.Adam(student.parameters(), lr=lr)
     gen = torch.Generator(device=dev).manual_seed(seed)
+    student.snapshots, wanted = {}, {int(s) for s in snapshot_steps}
     for k in range(1, steps + 1):
         loss = consistency_loss(student, target, teacher, training_batch(x, batch_size, gen), sigmas, gen)
         opt.zero_grad(set_to_none=True)
@@ -71,6 +75,8 @@ def consistency_distill(
             if not math.isfinite(value):
                 raise TrainingDiverged(f"the consistency loss became {value} at step {k} (lr={lr}). Lower lr.")
             student.history.append({"step": k, "loss": value})
+        if k in wanted:
+            student.snapshots[k] = {name: v.detach().clone() for name, v in student.state_dict().items()}
     student.step = steps
     return student.eval()
 

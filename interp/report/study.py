@@ -10,6 +10,7 @@ import argparse
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -19,13 +20,22 @@ from interp.report.html import Page
 from interp.results import dumps
 
 
-def parse_args(name: str, description: str, argv: list[str] | None = None) -> argparse.Namespace:
-    """--quick (CPU, about a minute), --out DIR (default out/NAME), --device, --seed."""
+def parse_args(
+    name: str,
+    description: str,
+    argv: list[str] | None = None,
+    *,
+    add_options: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
+    """--quick (CPU, about a minute), --out DIR (default out/NAME), --device, --seed, and whatever
+    `add_options(parser)` adds (a study's own options)."""
     parser = argparse.ArgumentParser(prog=f"examples/{name}.py", description=description)
     parser.add_argument("--quick", action="store_true", help="a small setting that runs on a CPU in about a minute")
     parser.add_argument("--out", default=None, help=f"output folder (default: out/{name})")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--seed", type=int, default=0, help="seed of tasks and models")
+    if add_options is not None:
+        add_options(parser)
     args = parser.parse_args(argv)
     args.out = Path(args.out or Path("out") / name)
     args.setting = "quick" if args.quick else "full"
