@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
-from interp.cli.report import main as report_main
 
 from interp import zoo
+from interp.cli.report import main as report_main
 from interp.report import SECTION_KEYS, build_report
 from interp.report.html import Page
 from interp.results import to_jsonable as jsonable
