@@ -32,6 +32,8 @@ DEFAULT_MAX_ROWS = None
 CPU_MAX_ROWS, GPU_MAX_ROWS = 4096, 65536
 # Elements of one closed-form logit block [k, B, max(n, p)].
 CLOSED_FORM_ELEMENTS = 2**24
+# Pairs per pass when reading a whole activation grid: no per-variant copies here, so larger passes pay.
+GRID_ROWS = 8192
 
 TRANSFORMER_BLOCK_HOOKS = {
     "resid_pre": "blocks.{l}.hook_resid_pre",
@@ -211,7 +213,8 @@ def activation_grid(model, hook: str | None = None) -> torch.Tensor:
     Z_p x Z_p (indexed a, b, neuron; also pairs outside a task's table, e.g. b = 0 for division: the
     grid is the function the network computes), float32."""
     pairs = all_pairs(model.p, device=model_device(model))
-    return neuron_activations(model, pairs, hook).float().reshape(model.p, model.p, -1)
+    rows = max(GRID_ROWS, max_rows_for(model, None))  # one fast-path pass per 8k pairs at least: fewer, larger passes
+    return neuron_activations(model, pairs, hook, max_rows=rows).float().reshape(model.p, model.p, -1)
 
 
 def expansion_point(model, hook_name: str) -> str | None:
