@@ -99,7 +99,8 @@ def filter_mlp(model):
 
 @torch.no_grad()
 def filter_transformer(model, k, parts, rule):
-    """G and R of a transformer: W_U (and W_E[:p]) projected on the constant and the key frequencies."""
+    """G and R of a transformer: W_U (and the operand rows of W_E: W_E[:p], and W_E[p:2p] with diff_vocab)
+    projected on the constant and the key frequencies."""
     allowed = {"unembed", "embed", "neurons"}
     if not set(parts) <= allowed or not parts:
         raise SpecError("frequency_filtration", "parts", parts, f"a non-empty subset of {sorted(allowed)}")
@@ -118,11 +119,13 @@ def filter_transformer(model, k, parts, rule):
         r_model.unembed.b_U.zero_()
         num, den = num + float((g**2).sum()), den + float((w.float() ** 2).sum())
     if "embed" in parts:
-        w = base.embed.W_E  # [d_vocab, d_model]; rows 0..p-1 are residues
-        g = project_frequencies(w[: model.p].float(), keep, dim=0)
-        g_model.embed.W_E[: model.p].copy_(g.to(w.dtype))
-        r_model.embed.W_E[: model.p].copy_((w[: model.p].float() - g).to(w.dtype))
-        num, den = num + float((g**2).sum()), den + float((w[: model.p].float() ** 2).sum())
+        w, p = base.embed.W_E, model.p  # [d_vocab, d_model]; rows 0..p-1 are a's residues
+        tables = [slice(0, p), slice(p, 2 * p)] if model.cfg.diff_vocab else [slice(0, p)]  # b's own rows
+        for rows in tables:
+            g = project_frequencies(w[rows].float(), keep, dim=0)
+            g_model.embed.W_E[rows].copy_(g.to(w.dtype))
+            r_model.embed.W_E[rows].copy_((w[rows].float() - g).to(w.dtype))
+            num, den = num + float((g**2).sum()), den + float((w[rows].float() ** 2).sum())
     if "neurons" in parts:
         acts = activation_grid(base)  # [p, p, n]: a, b, neuron
         g_acts = project_frequencies(project_frequencies(acts, keep, dim=0), keep, dim=1)
@@ -134,7 +137,7 @@ def filter_transformer(model, k, parts, rule):
         + " and ".join(
             {
                 "unembed": "W_U (class axis)",
-                "embed": "W_E (token axis)",
+                "embed": "W_E (token axis" + (", both operand tables)" if model.cfg.diff_vocab else ")"),
                 "neurons": "the last layer's neuron activations over (a, b) (both axes)",
             }[p]
             for p in sorted(parts)
@@ -176,8 +179,9 @@ def frequency_filtration(
     """Frequency filtration (coexistence paper): the dominant-frequency network G and its residual
     R = original - G, both real modules of the same config, with `interp.evaluate` metrics of raw,
     G and R. MLP: per-neuron dominant frequency of (u, v, w). Transformer: the top-`k` frequencies
-    (default: the max/4 rule) of the `rule` spectrum, filtered in `parts` ("unembed", "embed",
-    "neurons": the last layer's neuron activations over the (a, b) grid, substituted by hooks).
+    (default: the max/4 rule) of the `rule` spectrum, filtered in `parts` ("unembed", "embed": the
+    operand rows of W_E, both tables with diff_vocab, "neurons": the last layer's neuron activations
+    over the (a, b) grid, substituted by hooks).
     Claim it tests: under label noise G reaches near-perfect test accuracy while R holds the noise.
     """
     model, task = resolve_subject(subject, task, where="frequency_filtration", device=device)

@@ -128,3 +128,39 @@ def test_transformer_neuron_filtration_keeps_the_rule_in_key_frequency_activatio
     grid, grid_r = neuron_activation_grid(model), neuron_activation_grid(res.r_model)
     assert torch.allclose(grid_g + grid_r, grid, atol=1e-4)
     assert not torch.allclose(grid_g, grid, atol=1e-3)
+
+
+def test_embedding_filtration_of_a_second_operand_vocabulary_filters_both_tables():
+    """A diff_vocab twin of the grokked transformer (b's table a copy of a's, '=' moved to the end)
+    computes the same function; filtering its embedding must filter b's table too and give the twin's
+    G and R exactly the original's, which it cannot if W_E[p:2p] is left unfiltered."""
+    from dataclasses import replace
+
+    from interp import zoo
+
+    ckpt = zoo.load("grok-transformer")
+    model, task, p = ckpt.model, ckpt.task, ckpt.model.p
+    twin = build_model(replace(model.cfg, diff_vocab=True), seed=0)
+    state = dict(model.state_dict())
+    W_E = state["embed.W_E"]  # [p + 1, d_model]: residues, then '='
+    state["embed.W_E"] = torch.cat([W_E[:p], W_E[:p], W_E[p:]])
+    twin.load_state_dict(state)
+    pairs = task.inputs
+    torch.testing.assert_close(twin.pair_logits(pairs), model.pair_logits(pairs), atol=1e-5, rtol=1e-5)
+
+    parts = ("embed", "unembed")
+    res, twin_res = frequency_filtration(model, task, parts=parts), frequency_filtration(twin, task, parts=parts)
+    assert twin_res.kept_frequencies == res.kept_frequencies
+    for part in ("g_model", "r_model"):
+        one, two = getattr(res, part).embed.W_E, getattr(twin_res, part).embed.W_E
+        torch.testing.assert_close(two, torch.cat([one[:p], one[:p], one[p:]]))
+        torch.testing.assert_close(
+            getattr(twin_res, part).pair_logits(pairs), getattr(res, part).pair_logits(pairs), atol=1e-4, rtol=1e-4
+        )
+    for name, measured in res.metrics.items():  # accuracies equal, losses to float precision; no noisy subset: NaN
+        assert twin_res.metrics[name] == pytest.approx(measured, rel=1e-4, abs=1e-6, nan_ok=True), name
+    g = twin_res.g_model  # the fraction of the filtered matrices' squared norm that G keeps: b's table counts too
+    kept = float((g.unembed.W_U**2).sum().detach() + (g.embed.W_E[: 2 * p] ** 2).sum().detach())
+    total = float((twin.unembed.W_U**2).sum().detach() + (twin.embed.W_E[: 2 * p] ** 2).sum().detach())
+    assert twin_res.g_weight_fraction == pytest.approx(kept / total, rel=1e-5)
+    assert "both operand tables" in twin_res.method
