@@ -13,11 +13,11 @@ periodic neurons' dominant frequencies (adjusted Rand index: 1 = the same partit
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from math import comb
 
 import networkx as nx
 import numpy as np
 import torch
+from sklearn.metrics import adjusted_rand_score
 
 from interp.checkpoints.subject import resolve_subject
 from interp.errors import SpecError
@@ -50,17 +50,15 @@ def neuron_graph(subject, task=None, *, min_overlap: float = DEFAULT_MIN_OVERLAP
 
 
 def adjusted_rand_index(a, b) -> float:
-    """Adjusted Rand index of two labellings of the same items (1: identical partitions, ~0: chance);
-    NaN with fewer than two items or when both are one block each."""
-    _, a = np.unique(np.asarray(a), return_inverse=True)
-    _, b = np.unique(np.asarray(b), return_inverse=True)
-    table = np.zeros((a.max(initial=-1) + 1, b.max(initial=-1) + 1), dtype=np.int64)
-    np.add.at(table, (a, b), 1)  # contingency table [blocks of a, blocks of b]
-    pairs = lambda counts: sum(comb(int(c), 2) for c in counts)  # noqa: E731
-    together, rows, cols, total = pairs(table.ravel()), pairs(table.sum(1)), pairs(table.sum(0)), comb(len(a), 2)
-    expected = rows * cols / total if total else 0.0
-    span = 0.5 * (rows + cols) - expected
-    return float((together - expected) / span) if total and span else float("nan")
+    """Adjusted Rand index of two labellings of the same items (1: identical partitions, ~0: chance),
+    scikit-learn's `adjusted_rand_score`; NaN where the index is 0/0 and carries no information: fewer
+    than two items, or both labellings one block each, or both every item a block of its own
+    (scikit-learn calls the last two 1.0)."""
+    a, b = np.asarray(a).ravel(), np.asarray(b).ravel()
+    blocks = {len(np.unique(a)), len(np.unique(b))}
+    if len(a) < 2 or blocks == {1} or blocks == {len(a)}:
+        return float("nan")
+    return float(adjusted_rand_score(a, b))
 
 
 @dataclass(frozen=True, eq=False)

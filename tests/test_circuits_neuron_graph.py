@@ -13,7 +13,10 @@ from interp.errors import SpecError
 def test_adjusted_rand_index_matches_known_values():
     assert adjusted_rand_index([0, 0, 1, 1], [0, 0, 1, 2]) == pytest.approx(0.5714285714, abs=1e-9)
     assert adjusted_rand_index([0, 0, 1, 1, 2], [5, 5, 3, 3, 9]) == 1.0  # the same partition, other names
+    assert adjusted_rand_index([0, 0, 1, 1], [0, 1, 0, 1]) == pytest.approx(-0.5)  # worse than chance
     assert math.isnan(adjusted_rand_index([1], [2]))
+    assert math.isnan(adjusted_rand_index([3, 3, 3], [1, 1, 1]))  # one block each: 0/0 (sklearn: 1.0)
+    assert math.isnan(adjusted_rand_index([0, 1, 2], [5, 4, 3]))  # every item alone in both: 0/0 (sklearn: 1.0)
 
 
 def test_communities_of_output_overlap_recover_the_frequency_classes_of_a_grokked_mlp():
