@@ -1,6 +1,6 @@
 """The plumbing the example studies share: their command line, their JSON and HTML outputs.
 
-Each script in examples/ has a quick setting (a CPU, about a minute) and a full setting (the papers'
+Each example script (examples/*.py, and studies/<study>/example.py) has a quick setting (a CPU, about a minute) and a full setting (the papers'
 scale, for a GPU); both write `<out>/<name>.json` (every number) and `<out>/<name>.html` (plots).
 """
 
@@ -26,10 +26,12 @@ def parse_args(
     argv: list[str] | None = None,
     *,
     add_options: Callable[[argparse.ArgumentParser], None] | None = None,
+    script: str | None = None,
 ) -> argparse.Namespace:
     """--quick (CPU, about a minute), --out DIR (default out/NAME), --device, --seed, and whatever
-    `add_options(parser)` adds (a study's own options)."""
-    parser = argparse.ArgumentParser(prog=f"examples/{name}.py", description=description)
+    `add_options(parser)` adds (a study's own options). `script`: how the user runs it (default examples/NAME.py)."""
+    script = script or f"examples/{name}.py"
+    parser = argparse.ArgumentParser(prog=script, description=description)
     parser.add_argument("--quick", action="store_true", help="a small setting that runs on a CPU in about a minute")
     parser.add_argument("--out", default=None, help=f"output folder (default: out/{name})")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -43,7 +45,7 @@ def parse_args(
         if not torch.cuda.is_available():
             parser.exit(
                 2,
-                f"examples/{name}.py: the full setting is GPU-scale (hours on a CPU) and torch sees no CUDA GPU. "
+                f"{script}: the full setting is GPU-scale (hours on a CPU) and torch sees no CUDA GPU. "
                 "Add --quick for the CPU setting, or --device cpu to run the full one on this CPU anyway.\n",
             )
     return args
@@ -53,7 +55,7 @@ class Study:
     """Collects a study's results and its page, then writes both: `study.results[...] = ...`,
     `study.page.section(...)`, `study.write()`."""
 
-    def __init__(self, name: str, title: str, args: argparse.Namespace):
+    def __init__(self, name: str, title: str, args: argparse.Namespace, script: str | None = None):
         self.name, self.args = name, args
         self.t0 = time.perf_counter()
         self.results: dict = {
@@ -63,7 +65,7 @@ class Study:
             "device": args.device,
             "python": platform.python_version(),
         }
-        self.page = Page(title, f"examples/{name}.py, {args.setting} setting (seed {args.seed})")
+        self.page = Page(title, f"{script or f'examples/{name}.py'}, {args.setting} setting (seed {args.seed})")
 
     def log(self, msg: str) -> None:
         """A progress line on stderr (the examples are scripts: they talk to the user)."""

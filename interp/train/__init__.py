@@ -21,9 +21,9 @@ from interp.device import resolve_device
 from interp.errors import ShapeError, SpecError, TrainingDiverged
 from interp.models import MLPConfig, ModelConfig, TransformerConfig, build_model
 from interp.tasks import Task, TaskSpec
-from interp.train.distill import Targets, check_targets, distillation_job, teacher_record
 from interp.train.engine import Hooks, Job, Outcome
 from interp.train.local import prepare_jobs, run_local
+from interp.train.targets import Targets, check_targets
 from interp.train_config import DTYPES, LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig, torch_dtype
 
 __all__ = [
@@ -34,12 +34,10 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "Targets",
-    "distill",
-    "distillation_job",
     "loss_fn",
     "make_optimizer",
+    "raise_if_diverged",
     "sweep_names",
-    "teacher_record",
     "torch_dtype",
     "train",
     "train_many",
@@ -153,48 +151,11 @@ def train(
         progress=progress,
         state_every_s=state_every_s,
     )[0]
-    return _raise_if_diverged(result)
+    return raise_if_diverged(result)
 
 
-def distill(
-    teacher,
-    student_config: ModelConfig,
-    task=None,
-    *,
-    temperature: float = 1.0,
-    targets: str = "soft",
-    inputs: str = "train",
-    train_config: TrainConfig | None = None,
-    out=None,
-    resume: bool = False,
-    overwrite: bool = False,
-    device=None,
-    callback=None,
-    progress=None,
-    state_every_s: float = 60.0,
-) -> TrainResult:
-    """Train a student on a trained teacher's outputs (knowledge distillation); returns its `TrainResult`.
-
-    teacher: a model, Checkpoint, TrainResult, run directory, checkpoint file or "zoo:NAME"; task: the
-    student's task (default the teacher's; another operation or p is refused). targets="soft": the
-    teacher's softmax at `temperature`, loss T^2 * CE (train_config.loss must be "ce"); "hard": its
-    argmax, with the train config's loss. inputs="train": the task's training inputs; "all": every
-    pair. Metrics are the task's, as for `train`; run.json records the teacher (path, SHA-256 of its
-    weights), T, targets and inputs (`teacher_record(out)`). For a sweep, pass `distillation_job`s to
-    `train_many`. `device` is where the teacher labels the inputs; the other arguments are `train`'s.
-    """
-    job = distillation_job(
-        teacher, student_config, task, temperature=temperature, targets=targets, inputs=inputs,
-        train_config=train_config, device=device,
-    )  # fmt: skip
-    result = train_many(
-        [job], out=[out], resume=resume, overwrite=overwrite, callback=callback, progress=progress,
-        state_every_s=state_every_s,
-    )  # fmt: skip
-    return _raise_if_diverged(result[0])
-
-
-def _raise_if_diverged(result: TrainResult) -> TrainResult:
+def raise_if_diverged(result: TrainResult) -> TrainResult:
+    """The result, or a TrainingDiverged (carrying it as `.result`) when its model diverged."""
     if result.status == "diverged":
         exc = TrainingDiverged(result.message)
         exc.result, exc.step = result, result.diverged_step
@@ -223,7 +184,8 @@ def train_many(
     """Train many models as one batched computation per shape; returns one `TrainResult` per job.
 
     jobs: [(model_config, task_or_spec, train_config), ...], or 4-tuples whose last element is the
-    `Targets` to fit instead of the task's labels (`distillation_job` builds them). Jobs whose models
+    `Targets` to fit instead of the task's labels (interp.train.targets; the knowledge-distillation
+    study's `distillation_job` builds them from a teacher). Jobs whose models
     have the same shapes, tasks of the same size and the same steps / optimizer / loss / batch size / dtype are stacked
     ([M, ...] weights, batched matmuls) and trained together, each with its own seed, learning rate,
     weight decay, betas, schedule and task; the rest are grouped automatically. Every model gets its
@@ -345,6 +307,9 @@ def _fmt(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v).replace("/", "÷").replace(" ", "")
 
 
+TARGET_SETTINGS = ("targets", "temperature", "inputs")  # what names a run fit to given targets (Targets.describe)
+
+
 def sweep_names(jobs) -> list[str]:
     """Run-directory names from the settings that vary across jobs, e.g. "seed=1,weight_decay=0.5"."""
     flat = []
@@ -355,9 +320,9 @@ def sweep_names(jobs) -> list[str]:
                 key = k if k not in d and not (prefix and k in ("seed", "p")) else prefix + k
                 d[key] = tuple(v) if isinstance(v, list) else v
         d.pop("device", None)
-        record = j.targets.provenance if j.targets is not None else {"targets": "labels"}
-        for k in ("targets", "temperature", "inputs"):  # constant (and so unnamed) in a sweep without distillation
-            d[k if k not in d else "kd_" + k] = record.get(k)
+        record = j.targets.describe if j.targets is not None else {}
+        for k in TARGET_SETTINGS:  # constant (and so unnamed) in a sweep fit to labels only
+            d[k if k not in d else "kd_" + k] = record.get(k, "labels" if k == "targets" else None)
         flat.append(d)
     keys = [k for k in flat[0] if len({json.dumps(f.get(k), default=str) for f in flat}) > 1]
     names = [",".join(f"{k}={_fmt(f.get(k))}" for k in keys) or "run" for f in flat]

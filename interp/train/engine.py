@@ -24,9 +24,9 @@ from interp.checkpoints import checkpoint_path, save_weights, write_run_json
 from interp.metrics import METRIC_SUBSETS
 from interp.models import build_model
 from interp.models.stacked import StackedModels
-from interp.train.distill import Targets, run_extra
 from interp.train.optim import BatchedOptimizer
 from interp.train.rundir import ResumePoint, write_state
+from interp.train.targets import Targets, run_extra
 from interp.train_config import torch_dtype
 
 _STREAM_MINIBATCH = 11  # keeps minibatch order independent of the task's own random streams

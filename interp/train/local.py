@@ -14,9 +14,9 @@ import torch
 
 from interp.device import resolve_device
 from interp.models.stacked import activation_size
-from interp.train.distill import check_resume
 from interp.train.engine import GroupTrainer, Hooks, Job, Outcome, group_key
 from interp.train.rundir import prepare_run_dir
+from interp.train.targets import check_resume
 
 
 def prepare_jobs(jobs: list[Job], *, resume: bool, overwrite: bool) -> tuple[dict[int, Outcome], list[Job]]:
