@@ -39,7 +39,6 @@ from interp.interventions import (
     run_variants,
 )
 from interp.metrics import all_logits, subset_metrics
-from interp.models import is_transformer
 from interp.results import Result
 
 KINDS = ("zero", "mean", "resample")
@@ -103,11 +102,11 @@ def _specs(model, neurons, heads, hook) -> list[tuple[str, str, torch.Tensor]]:
                 raise SpecError(
                     "ablated", "hook", h, "a neuron hook ('post', 'pre', ...) ; use heads=[(layer, head)] for attention"
                 )
-            n = _hook_width(model, name)
+            n = model.hook_width(name)
             specs.append((name, "unit", as_index_mask(units, n)))
     if heads is not None:
-        if not is_transformer(model):
-            raise SpecError("ablated", "heads", heads, "None for the MLP (it has no attention heads)")
+        if not hasattr(model, "head_hook"):
+            raise SpecError("ablated", "heads", heads, f"None for a {model.cfg.family} (it has no attention heads)")
         by_layer: dict[int, list[int]] = {}
         items = heads.items() if isinstance(heads, dict) else None
         if items is None:
@@ -121,16 +120,10 @@ def _specs(model, neurons, heads, hook) -> list[tuple[str, str, torch.Tensor]]:
         for layer, hs in sorted(by_layer.items()):
             if not 0 <= layer < model.cfg.n_layers:
                 raise SpecError("ablated", "heads", (layer, hs), f"layers in [0, {model.cfg.n_layers})")
-            specs.append((f"blocks.{layer}.attn.hook_z", "head", as_index_mask(hs, model.cfg.n_heads, "heads")))
+            specs.append((model.head_hook(layer), "head", as_index_mask(hs, model.cfg.n_heads, "heads")))
     if not specs:
         raise SpecError("ablated", "neurons", None, "neuron indices (or a bool mask) and/or heads=[(layer, head), ...]")
     return specs
-
-
-def _hook_width(model, name: str) -> int:
-    if not is_transformer(model):
-        return model.cfg.p if name == "hook_logits" else model.cfg.width
-    return model.cfg.d_mlp if ".mlp." in name else model.cfg.d_model
 
 
 def _reference_pairs(task, reference) -> torch.Tensor:
@@ -335,7 +328,7 @@ def ablate_batch(
     dev = model_device(model)
     name = neuron_hook_name(model, hook)
     lay = layout(model, name)
-    n = _hook_width(model, name)
+    n = model.hook_width(name)
     masks = torch.as_tensor(masks)
     if masks.dtype != torch.bool or masks.ndim != 2 or masks.shape[1] != n:
         raise ShapeError(f"masks must be bool [M, {n}] (True = ablated), got {masks.dtype} {list(masks.shape)}.")
@@ -406,7 +399,7 @@ def prune_curve(
     the opposite)."""
     model, task = resolve_subject(subject, task, where="prune_curve", device=device)
     values, score_name = score_values(model, task, scores)
-    n = _hook_width(model, neuron_hook_name(model, hook))
+    n = model.hook_width(neuron_hook_name(model, hook))
     if values.shape != (n,):
         raise ShapeError(f"scores must have one value per neuron, [{n}], got {list(values.shape)}.")
     masks, counts = prune_masks(values, fractions, order)

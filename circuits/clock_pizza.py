@@ -40,7 +40,6 @@ from interp.device import model_device
 from interp.errors import ShapeError, SpecError
 from interp.interventions import DEFAULT_MAX_ROWS, max_rows_for
 from interp.metrics import all_logits, evaluate
-from interp.models import is_transformer
 from interp.results import Result
 from probes.gromov import phase_fit
 
@@ -114,15 +113,7 @@ def gradient_symmetricity(
                 t = trip[s : s + rows]
                 pairs, c = t[:, :2], t[:, 2]
                 ar = torch.arange(len(t), device=dev)
-                if is_transformer(model):
-                    tokens = model.pair_tokens(pairs)
-                    emb = model.embed.W_E[tokens].detach().clone().requires_grad_(True)  # [B, n_ctx, d_model]
-                    logits = model.run_with_hooks(tokens, fwd_hooks=[("hook_embed", lambda act, hook, emb=emb: emb)])[
-                        :, -1
-                    ]
-                else:
-                    emb = F.one_hot(pairs, p).to(next(model.parameters()).dtype).requires_grad_(True)  # [B, 2, p]
-                    logits = model(emb)
+                emb, logits = model.embedded_answer_logits(pairs)  # emb [B, pos, d]: operands at 0 and 1
                 (grad,) = torch.autograd.grad(logits[ar, c].sum(), emb)
                 sims.append(F.cosine_similarity(grad[:, 0].double(), grad[:, 1].double(), dim=-1))
     finally:
@@ -182,7 +173,7 @@ def classify_circuit(
     else:
         verdict, reason = "neither", f"gradient symmetricity {sym:.3f} between the clock and pizza thresholds"
     fit = None
-    if not is_transformer(model) and task.spec.op in ("x+y", "x-y"):
+    if model.neuron_weights_exact and task.spec.op in ("x+y", "x-y"):  # Gromov's fit reads exact neuron weights
         pf = phase_fit(model, task)
         fit = {
             "relation": pf.relation,

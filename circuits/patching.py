@@ -59,7 +59,6 @@ from interp.interventions import (
     resolve_hooks,
     run_variants,
 )
-from interp.models import is_transformer
 
 __all__ = [
     "CORRUPTIONS",
@@ -253,7 +252,7 @@ def sweep_hook(model, name: str, runs: PatchRuns, per: str, neuron_sets, method:
 def patch_result(model, hook, hook_pairs, swept, runs: PatchRuns, reduce, direction, per, corruption, n_pairs):
     """The PatchResult of the swept hooks: values stacked over layers when the hook is per layer,
     reduced over examples with reduce="mean", with both unpatched runs' metrics as baselines."""
-    has_layer_axis = is_transformer(model) and hook_pairs[0][0] is not None and hook not in model.hook_dict
+    has_layer_axis = hook_pairs[0][0] is not None and hook not in model.hook_dict  # a per-layer short name
     values = torch.stack([v for v, *_ in swept]) if has_layer_axis else swept[0][0]
     baseline, source = (
         runs.metric_fn(runs.target_logits).float().cpu(),

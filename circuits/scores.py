@@ -28,7 +28,6 @@ from interp.checkpoints.subject import resolve_subject
 from interp.device import model_device
 from interp.errors import SpecError
 from interp.interventions import neuron_activations
-from interp.models import hidden_activation, is_transformer
 from interp.results import Result
 from probes.fourier import neuron_ipr
 
@@ -56,7 +55,7 @@ def strength_scores(subject, task=None, *, device=None) -> torch.Tensor:
         u_v = inw[:, 0].abs().amax(-1) + inw[:, 1].abs().amax(-1)
     else:
         u_v = 2 * inw.abs().amax(-1)
-    return (w.abs().amax(-1) * hidden_activation(model)(u_v)).cpu()
+    return (w.abs().amax(-1) * model.hidden_act(u_v)).cpu()
 
 
 @torch.no_grad()
@@ -134,9 +133,7 @@ def neuron_scores(subject, task=None, *, kind: str = DEFAULT_SCORE, device=None)
             "mean IPR of |DFT| of u, v, w (MLP) / of the 2-D activation spectrum (transformer), probes.fourier.neuron_ipr",
         )
     if kind == "strength":
-        definition = "||w_m||_inf * act(||u_m||_inf + ||v_m||_inf)"
-        if is_transformer(model):
-            definition += " with u_m = v_m = (W_E[:p] @ W_in)[:, m], w_m = (W_out @ W_U)[m]"
+        definition = f"||w_m||_inf * act(||u_m||_inf + ||v_m||_inf) with {model.neuron_weights}"
         return NeuronScores(kind, strength_scores(model), False, definition)
     if task is None:
         raise SpecError(

@@ -10,8 +10,10 @@ probes' activation grids use.
   of the network upstream of the edited hook computed once); `linear_readout` says when a hook is read
   linearly into the logits, so an edit there has a closed form and needs no forward pass at all.
 
-Everything here works on both model families through their shared surface (`pair_logits`,
-`neuron_hook`, `neuron_out_weights`) and their TransformerLens hook points.
+Everything here works on every model family through the surface each model class owns (its hook
+vocabulary `resolve_hook` / `hook_layout` / `expansion_point`, `answer_logits`, `linear_readout`,
+`neuron_hook`, `neuron_out_weights`) and its TransformerLens hook points: nothing here branches on the
+kind of model.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import torch
 
 from interp.device import model_device
 from interp.errors import ShapeError, SpecError
-from interp.models import is_transformer
 from interp.tasks import all_pairs
 
 # Rows (sequences) per expanded forward pass: k variants x batch B are run as one batch of k*B.
@@ -35,114 +36,36 @@ CLOSED_FORM_ELEMENTS = 2**24
 # Pairs per pass when reading a whole activation grid: no per-variant copies here, so larger passes pay.
 GRID_ROWS = 8192
 
-TRANSFORMER_BLOCK_HOOKS = {
-    "resid_pre": "blocks.{l}.hook_resid_pre",
-    "resid_mid": "blocks.{l}.hook_resid_mid",
-    "resid_post": "blocks.{l}.hook_resid_post",
-    "attn_out": "blocks.{l}.hook_attn_out",
-    "mlp_out": "blocks.{l}.hook_mlp_out",
-    "q": "blocks.{l}.attn.hook_q",
-    "k": "blocks.{l}.attn.hook_k",
-    "v": "blocks.{l}.attn.hook_v",
-    "z": "blocks.{l}.attn.hook_z",
-    "pattern": "blocks.{l}.attn.hook_pattern",
-    "attn_scores": "blocks.{l}.attn.hook_attn_scores",
-    "pre": "blocks.{l}.mlp.hook_pre",
-    "post": "blocks.{l}.mlp.hook_post",
-}
-TRANSFORMER_GLOBAL_HOOKS = {"embed": "hook_embed", "pos_embed": "hook_pos_embed"}
-MLP_HOOKS = {"in_a": "hook_in_a", "in_b": "hook_in_b", "pre": "hook_pre", "post": "hook_post", "logits": "hook_logits"}
-
-
 def layout(model, hook_name: str) -> str:
-    """How a hook's activation is laid out after the batch axis: "units" [n] (MLP), "pos_units"
-    [pos, n], "pos_head" [pos, head, d_head] or "head_qk" [head, q_pos, k_pos]."""
-    if not is_transformer(model):
-        return "units"
-    if hook_name.endswith(("hook_pattern", "hook_attn_scores")):
-        return "head_qk"
-    if hook_name.endswith(("hook_q", "hook_k", "hook_v", "hook_z")):
-        return "pos_head"
-    return "pos_units"
+    """How a hook's activation is laid out after the batch axis (the model's `hook_layout`): "units"
+    [n], "pos_units" [pos, n], "pos_head" [pos, head, d_head] or "head_qk" [head, q_pos, k_pos]."""
+    return model.hook_layout(hook_name)
 
 
-def resolve_hooks(model, hook: str, layers=None) -> list[tuple[int | None, str]]:
+def resolve_hooks(model, hook: str, layers=None, where: str = "activation_patch") -> list[tuple[int | None, str]]:
     """[(layer, full hook name)] for a short name ("resid_pre", "z", "post", ...) over `layers`
-    (None: every layer), or for a full hook name ("blocks.0.mlp.hook_post") as given."""
-    names = set(model.hook_dict)
-    if hook in names:
-        layer = None
-        if hook.startswith("blocks."):
-            layer = int(hook.split(".")[1])
-        return [(layer, hook)]
-    if is_transformer(model):
-        if hook in TRANSFORMER_GLOBAL_HOOKS:
-            return [(None, TRANSFORMER_GLOBAL_HOOKS[hook])]
-        if hook in TRANSFORMER_BLOCK_HOOKS:
-            n_layers = model.cfg.n_layers
-            if layers is None:
-                layers = list(range(n_layers))
-            elif isinstance(layers, int):
-                layers = [layers]
-            bad = [lay for lay in layers if not 0 <= int(lay) < n_layers]
-            if bad:
-                raise SpecError("activation_patch", "layers", layers, f"layer indices in [0, {n_layers})")
-            return [(int(lay), TRANSFORMER_BLOCK_HOOKS[hook].format(l=int(lay))) for lay in layers]
-        short = sorted(TRANSFORMER_BLOCK_HOOKS) + sorted(TRANSFORMER_GLOBAL_HOOKS)
-    else:
-        if hook in MLP_HOOKS:
-            return [(None, MLP_HOOKS[hook])]
-        short = sorted(MLP_HOOKS)
-    raise SpecError(
-        "hook",
-        "name",
-        hook,
-        f"a short name in {short} or a full hook name of this model",
-        "See model.hook_dict for the full names.",
-    )
+    (None: every layer), or for a full hook name ("blocks.0.mlp.hook_post") as given: the model's
+    own vocabulary (`model.resolve_hook`)."""
+    return model.resolve_hook(hook, layers, where=where)
 
 
 def neuron_hook_name(model, hook: str | None) -> str:
     """The full name of the hook whose last axis holds the neurons (default: `model.neuron_hook`)."""
-    if hook is None:
-        return model.neuron_hook
-    pairs = resolve_hooks(model, hook, layers=[model.cfg.n_layers - 1] if is_transformer(model) else None)
-    if len(pairs) != 1:
-        raise SpecError("ablation", "hook", hook, "one hook")
-    return pairs[0][1]
+    return model.neuron_hook_name(hook)
 
 
 def answer_logits(model, pairs: torch.Tensor, full: bool = True) -> torch.Tensor:
     """Logits [B, p] at the answer position. full=True runs every position of every layer (hooks see
-    [B, n_ctx, ...]); full=False uses `pair_logits` (the last transformer layer sees position 1 only)."""
-    if not is_transformer(model):
-        return model(pairs)
-    if not full:
-        return model.pair_logits(pairs)
-    return model(model.pair_tokens(pairs))[:, -1]
+    [B, n_ctx, ...]); full=False the model's fast path (a transformer's last layer at position -1 only)."""
+    return model.answer_logits(pairs, full=full)
 
 
 def linear_readout(model, hook_name: str):
     """(readout [n, p], transform) such that logits = transform(act)[..., answer position, :] @ readout
-    + (terms the hook does not touch), when that holds exactly: the MLP's hook_post (transform =
-    identity) and hook_pre (transform = the activation function), and the same two hooks of the
-    transformer's last layer when it has no final layer norm. None otherwise."""
-    identity = lambda x: x  # noqa: E731
-    if not is_transformer(model):
-        if hook_name == "hook_post":
-            return model.neuron_out_weights(), identity
-        if hook_name == "hook_pre":
-            return model.neuron_out_weights(), model.act
-        return None
-    cfg = model.cfg
-    if cfg.normalization_type is not None:
-        return None
-    last = f"blocks.{cfg.n_layers - 1}.mlp."
-    if hook_name == last + "hook_post":
-        return model.neuron_out_weights(), identity
-    if hook_name == last + "hook_pre":
-        return model.neuron_out_weights(), model.blocks[-1].mlp.act
-    return None
+    + (terms the hook does not touch), when the model says that holds exactly (`model.linear_readout`:
+    the hidden neurons before and after the activation function, where nothing else follows); None
+    otherwise."""
+    return model.linear_readout(hook_name)
 
 
 METHODS = ("auto", "closed_form", "expanded_batch")
@@ -219,25 +142,10 @@ def activation_grid(model, hook: str | None = None) -> torch.Tensor:
 
 def expansion_point(model, hook_name: str) -> str | None:
     """The hook at which a forward pass can switch from B rows to k*B rows before `hook_name`: a
-    hook that carries the whole state the rest of the forward pass reads (the residual stream at the
-    start of the block, or the hook itself when it is such a point). Everything upstream of it is
-    then computed once for all k variants. None when no such point exists (the embeddings, the MLP's
-    two input branches): the inputs themselves are repeated."""
-    if not is_transformer(model):
-        return hook_name if hook_name in ("hook_pre", "hook_post", "hook_logits") else None
-    parts = hook_name.split(".")
-    if parts[0] == "blocks":
-        layer, rest = parts[1], ".".join(parts[2:])
-        if rest in ("hook_resid_pre", "hook_resid_mid", "hook_resid_post"):
-            return hook_name
-        if rest.startswith(("attn.", "ln1.")) or rest == "hook_attn_out":
-            return f"blocks.{layer}.hook_resid_pre"
-        if rest.startswith(("mlp.", "ln2.")) or rest == "hook_mlp_out":
-            return f"blocks.{layer}.hook_resid_mid"
-        return None
-    if parts[0] == "ln_final":
-        return f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"
-    return None
+    hook that carries the whole state the rest of the forward pass reads (`model.expansion_point`).
+    Everything upstream of it is then computed once for all k variants. None when no such point
+    exists (the embeddings, the MLP's two input branches): the inputs themselves are repeated."""
+    return model.expansion_point(hook_name)
 
 
 def run_variants(

@@ -14,13 +14,54 @@ except ImportError:  # TransformerLens 3.x
 
 from transformer_lens.hook_points import HookPoint
 
+from interp.errors import SpecError
 from interp.models.cache import ActivationCache
 
 __all__ = ["ActivationCache", "HookedModel", "HookedRootModule", "HookPoint"]
 
 
 class HookedModel(HookedRootModule):
-    """A HookedRootModule whose `run_with_cache` returns (output, ActivationCache), as HookedTransformer's."""
+    """A HookedRootModule whose `run_with_cache` returns (output, ActivationCache), as HookedTransformer's,
+    and which owns its hook vocabulary: short names ("post", "resid_pre", ...) for its hooks, in
+    `GLOBAL_HOOKS` (one hook each) and `BLOCK_HOOKS` (a "{l}" template, one hook per layer)."""
+
+    GLOBAL_HOOKS: dict[str, str] = {}
+    BLOCK_HOOKS: dict[str, str] = {}
+
+    def resolve_hook(self, hook: str, layers=None, where: str = "hook") -> list[tuple[int | None, str]]:
+        """[(layer, full hook name)] for a short name over `layers` (None: every layer; an int: one), or
+        for a full hook name as given (its layer read from "blocks.{l}." when it has one)."""
+        if hook in self.hook_dict:
+            return [(int(hook.split(".")[1]) if hook.startswith("blocks.") else None, hook)]
+        if hook in self.GLOBAL_HOOKS:
+            return [(None, self.GLOBAL_HOOKS[hook])]
+        if hook in self.BLOCK_HOOKS:
+            n_layers = self.cfg.n_layers
+            if layers is None:
+                layers = list(range(n_layers))
+            elif isinstance(layers, int):
+                layers = [layers]
+            bad = [lay for lay in layers if not 0 <= int(lay) < n_layers]
+            if bad:
+                raise SpecError(where, "layers", layers, f"layer indices in [0, {n_layers})")
+            return [(int(lay), self.BLOCK_HOOKS[hook].format(l=int(lay))) for lay in layers]
+        raise SpecError(
+            "hook",
+            "name",
+            hook,
+            f"a short name in {sorted(self.BLOCK_HOOKS) + sorted(self.GLOBAL_HOOKS)} or a full hook name of this model",
+            "See model.hook_dict for the full names.",
+        )
+
+    def neuron_hook_name(self, hook: str | None = None) -> str:
+        """The full name of the hook whose last axis holds the neurons: `neuron_hook` by default, or a
+        short or full name (a per-layer short name means the last layer's)."""
+        if hook is None:
+            return self.neuron_hook
+        pairs = self.resolve_hook(hook, layers=[self.cfg.n_layers - 1])
+        if len(pairs) != 1:
+            raise SpecError("neurons", "hook", hook, "one hook")
+        return pairs[0][1]
 
     def run_with_cache(self, *model_args, return_cache_object: bool = True, remove_batch_dim: bool = False, **kwargs):
         """Run the model and cache every hook (or `names_filter`'s): (output, cache). The cache is a

@@ -70,6 +70,10 @@ class MLP(Pretrained, HookedModel):
     neuron_hook = "hook_post"
     validate_inputs = True  # range-check token ids (a host sync); training loops switch it off
     config_class = MLPConfig
+    GLOBAL_HOOKS = {"in_a": "hook_in_a", "in_b": "hook_in_b", "pre": "hook_pre", "post": "hook_post", "logits": "hook_logits"}
+    # neuron_in_weights / neuron_out_weights are each neuron's whole input and output maps (exact)
+    neuron_weights_exact = True
+    neuron_weights = "u_m = U[m], v_m = V[m] (through W_E with a learned embedding), w_m = W[:, m]"
 
     def __init__(self, cfg: MLPConfig):
         super().__init__()
@@ -149,3 +153,53 @@ class MLP(Pretrained, HookedModel):
     def neuron_out_weights(self) -> torch.Tensor:
         """[width, p]: each neuron's output weights w_m over classes."""
         return self.W.T
+
+    # ----- the hook vocabulary and read-outs the analysis uses (interp.interventions) -----
+    @property
+    def hidden_act(self):
+        """The activation function of the hidden neurons."""
+        return self.act
+
+    def answer_logits(self, pairs: torch.Tensor, full: bool = True) -> torch.Tensor:
+        """Logits [B, p] for pairs [B, 2] (one position: `full` changes nothing)."""
+        return self(pairs)
+
+    def hook_layout(self, hook_name: str) -> str:
+        """Every hook is [batch, units]."""
+        return "units"
+
+    def hook_width(self, hook_name: str) -> int:
+        """Units of a hook: p for the logits, the width for the rest."""
+        return self.cfg.p if hook_name == "hook_logits" else self.cfg.width
+
+    def expansion_point(self, hook_name: str) -> str | None:
+        """Where a forward pass can switch from B to k*B rows before `hook_name` (interp.interventions.run_variants):
+        the hidden layer and the logits carry the whole state; the two input branches do not."""
+        return hook_name if hook_name in ("hook_pre", "hook_post", "hook_logits") else None
+
+    def linear_readout(self, hook_name: str):
+        """(readout [n, p], transform) with logits = transform(act) @ readout + terms the hook does not
+        touch: hook_post (identity) and hook_pre (the activation function); None for other hooks."""
+        if hook_name == "hook_post":
+            return self.neuron_out_weights(), lambda x: x
+        if hook_name == "hook_pre":
+            return self.neuron_out_weights(), self.act
+        return None
+
+    def embedding_table(self) -> torch.Tensor:
+        """[p, d] the embedding with the token axis first: W_E with a learned embedding, else the input
+        weights [U^T, V^T] ([p, 2 width])."""
+        if self.cfg.embed == "learned":
+            return self.W_E
+        return torch.cat([self.U, self._V()], dim=0).T
+
+    def unembedding_table(self) -> torch.Tensor:
+        """[p, width] the unembedding with the class axis first: W."""
+        return self.W
+
+    def embedded_answer_logits(self, pairs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(emb [B, 2, p], logits [B, p]): the operands as one-hot rows of a leaf tensor that requires
+        grad, and the logits computed from it, so d logit / d emb[:, 0] and [:, 1] are the gradients
+        with respect to each operand's input embedding."""
+        emb = torch.nn.functional.one_hot(pairs, self.cfg.p).to(self.W.dtype).requires_grad_(True)
+        return emb, self(emb)

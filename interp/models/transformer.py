@@ -37,6 +37,25 @@ class Transformer(Pretrained, HookedModel):
 
     validate_inputs = True
     config_class = TransformerConfig
+    GLOBAL_HOOKS = {"embed": "hook_embed", "pos_embed": "hook_pos_embed"}
+    BLOCK_HOOKS = {
+        "resid_pre": "blocks.{l}.hook_resid_pre",
+        "resid_mid": "blocks.{l}.hook_resid_mid",
+        "resid_post": "blocks.{l}.hook_resid_post",
+        "attn_out": "blocks.{l}.hook_attn_out",
+        "mlp_out": "blocks.{l}.hook_mlp_out",
+        "q": "blocks.{l}.attn.hook_q",
+        "k": "blocks.{l}.attn.hook_k",
+        "v": "blocks.{l}.attn.hook_v",
+        "z": "blocks.{l}.attn.hook_z",
+        "pattern": "blocks.{l}.attn.hook_pattern",
+        "attn_scores": "blocks.{l}.attn.hook_attn_scores",
+        "pre": "blocks.{l}.mlp.hook_pre",
+        "post": "blocks.{l}.mlp.hook_post",
+    }
+    # neuron_in_weights / neuron_out_weights are the direct path only (attention mixes the operands)
+    neuron_weights_exact = False
+    neuron_weights = "u_m = v_m = (W_E[:p] @ W_in)[:, m], w_m = (W_out @ W_U)[m] (the direct path of the last layer)"
 
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
@@ -122,6 +141,84 @@ class Transformer(Pretrained, HookedModel):
     def neuron_out_weights(self) -> torch.Tensor:
         """[d_mlp, p]: each last-layer neuron's direct effect on the logits, W_out @ W_U."""
         return self.blocks[-1].mlp.W_out @ self.unembed.W_U
+
+    # ----- the hook vocabulary and read-outs the analysis uses (interp.interventions) -----
+    @property
+    def hidden_act(self):
+        """The activation function of the last layer's neurons."""
+        return self.blocks[-1].mlp.act
+
+    def answer_logits(self, pairs: torch.Tensor, full: bool = True) -> torch.Tensor:
+        """Logits [B, p] at the answer position for pairs [B, 2]. full=True runs every position of every
+        layer (hooks see [B, n_ctx, ...]); full=False the fast path (`pair_logits`: the last layer at the
+        answer position only)."""
+        return self(self.pair_tokens(pairs))[:, -1] if full else self.pair_logits(pairs)
+
+    def hook_layout(self, hook_name: str) -> str:
+        """How a hook's activation is laid out after the batch axis: "pos_units" [pos, n], "pos_head"
+        [pos, head, d_head] or "head_qk" [head, q_pos, k_pos]."""
+        if hook_name.endswith(("hook_pattern", "hook_attn_scores")):
+            return "head_qk"
+        if hook_name.endswith(("hook_q", "hook_k", "hook_v", "hook_z")):
+            return "pos_head"
+        return "pos_units"
+
+    def hook_width(self, hook_name: str) -> int:
+        """Units of a "pos_units" hook: d_mlp inside an MLP, d_model on the residual stream."""
+        return self.cfg.d_mlp if ".mlp." in hook_name else self.cfg.d_model
+
+    def head_hook(self, layer: int) -> str:
+        """The hook holding each head's output at `layer` ([batch, pos, head, d_head])."""
+        return f"blocks.{layer}.attn.hook_z"
+
+    def expansion_point(self, hook_name: str) -> str | None:
+        """The hook at which a forward pass can switch from B rows to k*B rows before `hook_name`
+        (interp.interventions.run_variants): the residual stream at the start of its block (or the hook
+        itself when it is one); None for the embeddings (the inputs are repeated instead)."""
+        parts = hook_name.split(".")
+        if parts[0] == "blocks":
+            layer, rest = parts[1], ".".join(parts[2:])
+            if rest in ("hook_resid_pre", "hook_resid_mid", "hook_resid_post"):
+                return hook_name
+            if rest.startswith(("attn.", "ln1.")) or rest == "hook_attn_out":
+                return f"blocks.{layer}.hook_resid_pre"
+            if rest.startswith(("mlp.", "ln2.")) or rest == "hook_mlp_out":
+                return f"blocks.{layer}.hook_resid_mid"
+            return None
+        if parts[0] == "ln_final":
+            return f"blocks.{self.cfg.n_layers - 1}.hook_resid_post"
+        return None
+
+    def linear_readout(self, hook_name: str):
+        """(readout [d_mlp, p], transform) with logits = transform(act)[..., answer position, :] @ readout
+        + terms the hook does not touch, for the last layer's hook_post (identity) and hook_pre (its
+        activation function) when there is no final layer norm; None otherwise."""
+        if self.cfg.normalization_type is not None:
+            return None
+        last = f"blocks.{self.cfg.n_layers - 1}.mlp."
+        if hook_name == last + "hook_post":
+            return self.neuron_out_weights(), lambda x: x
+        if hook_name == last + "hook_pre":
+            return self.neuron_out_weights(), self.blocks[-1].mlp.act
+        return None
+
+    def embedding_table(self) -> torch.Tensor:
+        """[p, d] the operand embeddings with the token axis first: W_E[:p], or with a second operand
+        vocabulary (diff_vocab) both tables side by side ([p, 2 d_model])."""
+        return torch.cat(list(self.operand_embeddings()), dim=1) if self.cfg.diff_vocab else self.embed.W_E[: self.p]
+
+    def unembedding_table(self) -> torch.Tensor:
+        """[p, d_model] the unembedding with the class axis first: W_U^T."""
+        return self.unembed.W_U.T
+
+    def embedded_answer_logits(self, pairs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(emb [B, n_ctx, d_model], logits [B, p]): the token embeddings as a leaf tensor that requires
+        grad, fed in at hook_embed, and the answer logits computed from it, so emb[:, 0] and emb[:, 1]
+        carry the gradients with respect to each operand's embedding."""
+        tokens = self.pair_tokens(pairs)
+        emb = self.embed.W_E[tokens].detach().clone().requires_grad_(True)
+        logits = self.run_with_hooks(tokens, fwd_hooks=[("hook_embed", lambda act, hook: emb)])[:, -1]
+        return emb, logits
 
     # ----- HookedTransformer's weight views and the helpers its ActivationCache calls -----
     W_E = property(lambda self: self.embed.W_E)  # [d_vocab, d_model]
