@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import torch
 
-from circuits.scores import DEFAULT_SCORE, score_values
 from interp.checkpoints.subject import resolve_subject
 from interp.device import model_device
 from interp.errors import ShapeError, SpecError
@@ -40,6 +39,20 @@ from interp.interventions import (
 )
 from interp.metrics import all_logits, subset_metrics
 from interp.results import Result
+from probes.scores import DEFAULT_SCORE, score_values
+
+__all__ = [
+    "DEFAULT_FRACTIONS",
+    "KINDS",
+    "ORDERS",
+    "AblationResult",
+    "BatchAblation",
+    "PruneCurve",
+    "ablate",
+    "ablate_batch",
+    "ablated",
+    "prune_curve",
+]
 
 KINDS = ("zero", "mean", "resample")
 ORDERS = ("ascending", "descending")
@@ -398,7 +411,7 @@ def prune_curve(
     neurons first removes the memorised noisy labels while test accuracy stays; highest first does
     the opposite)."""
     model, task = resolve_subject(subject, task, where="prune_curve", device=device)
-    values, score_name = score_values(model, task, scores)
+    values, score_name = score_values(model, task, scores=scores)
     n = model.hook_width(neuron_hook_name(model, hook))
     if values.shape != (n,):
         raise ShapeError(f"scores must have one value per neuron, [{n}], got {list(values.shape)}.")

@@ -1,5 +1,5 @@
 """The generalisation / memorisation partition (coexistence paper): keep the top gamma_g fraction of
-neurons by a score (circuits.scores) as the generalisation sub-network G and the bottom gamma_r
+neurons by a score (probes.scores) as the generalisation sub-network G and the bottom gamma_r
 fraction as the memorisation sub-network R, evaluate each alone (every other neuron ablated), and
 report frequency filtration (probes.extraction) beside them. What the sub-networks of each score
 achieve at CPU size is checked in tests/test_circuits_partition.py.
@@ -12,14 +12,14 @@ from dataclasses import dataclass
 import torch
 
 from circuits.ablation import ablate_batch
-from circuits.scores import DEFAULT_SCORE, NeuronScores, neuron_scores, score_values
 from interp.checkpoints.subject import resolve_subject
 from interp.errors import SpecError
 from interp.metrics import evaluate
 from interp.results import Result
 from probes.extraction import frequency_filtration
+from probes.scores import DEFAULT_SCORE, NeuronScores, neuron_scores, score_values
 
-__all__ = ["partition", "PartitionResult", "neuron_scores", "NeuronScores"]  # the scores: circuits.scores
+__all__ = ["partition", "PartitionResult", "neuron_scores", "NeuronScores"]  # the scores: probes.scores
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,7 +65,7 @@ def partition(
         if not 0.0 < float(g) <= 1.0:
             raise SpecError("partition", name, g, "a fraction in (0, 1]")
     model, task = resolve_subject(subject, task, where="partition", device=device)
-    values, score_name = score_values(model, task, scores)
+    values, score_name = score_values(model, task, scores=scores)
     n = model.n_neurons
     if values.shape != (n,):
         raise SpecError("partition", "scores", f"shape {list(values.shape)}", f"one score per neuron, [{n}]")

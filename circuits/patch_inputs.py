@@ -10,6 +10,13 @@ import torch.nn.functional as F
 
 from interp.errors import ShapeError, SpecError
 
+__all__ = [
+    "CORRUPTIONS",
+    "METRICS",
+    "answers",
+    "corrupt_pairs",
+]
+
 CORRUPTIONS = ("a", "b", "both")
 METRICS = ("logit_diff", "logprob", "accuracy")
 REDUCTIONS = ("scalar", "mean", "none")  # TransformerLens 4's `reduce`

@@ -12,6 +12,11 @@ import torch
 from interp.errors import SpecError
 from interp.results import Result
 
+__all__ = [
+    "PatchResult",
+    "bootstrap_ci",
+]
+
 BOOTSTRAP_ELEMENTS = 2**24  # resampled values held at once: [cells, resamples, examples]
 
 

@@ -68,7 +68,6 @@ __all__ = [
     "answers",
     "bootstrap_ci",
     "corrupt_pairs",
-    "variant_masks",
 ]
 
 PER = ("all", "pos", "head", "head_pos", "neuron", "sets")

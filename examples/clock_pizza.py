@@ -4,7 +4,7 @@ One-layer transformers on (a + b) mod p with tokens `a b` (no '='), no causal ma
 training. The attention rate alpha blends learned attention with uniform attention
 (A' = alpha softmax(QK^T / sqrt(d_head)) + (1 - alpha) J): alpha = 0 gives the pizza, alpha = 1 the
 clock. For every trained model: gradient symmetricity (pizza near 1, clock lower), distance
-irrelevance (clock near 1, pizza lower) and the verdict of circuits.clock_pizza.classify_circuit.
+irrelevance (clock near 1, pizza lower) and the verdict of probes.clock_pizza.classify_circuit.
 
     python examples/clock_pizza.py --quick      # p = 23, d_model 32, 5 rates x 2 seeds, CPU
     python examples/clock_pizza.py              # p = 59, d_model 128, 11 rates x 3 seeds (the paper), GPU
@@ -16,13 +16,13 @@ import dataclasses
 import statistics
 from dataclasses import dataclass
 
-from circuits.clock_pizza import classify_circuit
 from interp import TaskSpec
 from interp.models import TransformerConfig
 from interp.report import figures
 from interp.report.html import Page
 from interp.report.study import Study, parse_args
 from interp.train import TrainConfig, TrainResult, train_many
+from probes.clock_pizza import classify_circuit
 
 VERDICTS = ("clock", "pizza", "neither")
 PUBLISHED = {  # Zhong et al.'s figures for their two reference models
@@ -47,7 +47,7 @@ class Settings:
 
     @classmethod
     def quick(cls) -> Settings:
-        """The CPU setting: the scaled-down recipe circuits.clock_pizza's thresholds were calibrated on."""
+        """The CPU setting: the scaled-down recipe probes.clock_pizza's thresholds were calibrated on."""
         return cls(
             p=23,
             d_model=32,

@@ -28,7 +28,7 @@ from interp.train import TrainConfig, TrainResult, train_many
 from probes.extraction import frequency_filtration
 from probes.memorization import learning_curves
 
-SCORES = ("ipr", "strength", "spread")  # the ablation table's neuron scores (circuits.scores)
+SCORES = ("ipr", "strength", "spread")  # the ablation table's neuron scores (probes.scores)
 G_SHARE, R_SHARE, ABLATION = 0.7, 0.3, "mean"  # partition's G and R shares of the neurons, and how the rest go
 
 

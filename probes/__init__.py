@@ -1,4 +1,6 @@
-"""Read-only measurements of a trained model. Every function takes `(subject, task=None, *,
+"""What a trained model represents, read from it as it is (weights, activations, gradients, outputs):
+nothing here changes a weight or an activation; that is `circuits` (docs/ARCHITECTURE.md has the
+rule). Every function takes `(subject, task=None, *,
 device=None, ...)` (a model, a Checkpoint, a run directory, a checkpoint file or "zoo:NAME") and
 returns a tensor or a frozen `interp.results.Result` with `to_dict()`.
 
@@ -10,5 +12,9 @@ returns a tensor or a frozen `interp.results.Result` with `to_dict()`.
 - `probes.memorization`: learning curves by subset, T_mem / T_gen, grokking delay, Doshi et al.'s
   phases, memorised bits, capacity in bits per parameter.
 - `probes.extraction`: frequency filtration into the generalisation network G and residual R.
+- `probes.scores`: one score per neuron (IPR, the coexistence paper's strength, the task-agnostic
+  coherence and spread), `DEFAULT_SCORE`.
+- `probes.neuron_graph`: the networkx graph of neurons (output-weight overlap), its communities.
+- `probes.clock_pizza`: Zhong et al.'s gradient symmetricity and distance irrelevance, `classify_circuit`.
 - `probes.stats`: the small statistics the probes share (Otsu, a 2-component mixture, Gini).
 """

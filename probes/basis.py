@@ -13,6 +13,18 @@ import torch
 
 from interp.errors import SpecError
 
+__all__ = [
+    "fourier_basis",
+    "basis_frequencies",
+    "basis_labels",
+    "n_frequencies",
+    "dft",
+    "frequency_power",
+    "ipr",
+    "unit_max",
+    "random_ipr",
+]
+
 
 def fourier_basis(p: int, device=None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Real orthonormal Fourier basis of Z_p, [p, p], one basis vector per row.

@@ -20,6 +20,12 @@ from interp.models import MLPConfig, build_model, model_family
 from interp.results import Result
 from probes.fourier import dft, mlp_neuron_vectors, neuron_spectra
 
+__all__ = [
+    "PhaseFit",
+    "gromov_mlp",
+    "phase_fit",
+]
+
 _RELATIONS = {
     "x+y": "phi_a + phi_b = phi_c",
     "x-y": "phi_a - phi_b = phi_c",

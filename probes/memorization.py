@@ -23,6 +23,25 @@ from interp.metrics import all_logits, first_step
 from interp.results import Result
 from probes.samples import CopyFraction, copy_fraction, frechet_distance  # noqa: F401  (memorisation of generated samples: probes.samples)
 
+__all__ = [
+    "ACCURACY_THRESHOLD",
+    "CapacityEstimate",
+    "GrokkingDelay",
+    "LearningCurves",
+    "MemorizedBits",
+    "Timescales",
+    "capacity",
+    "crossing_point",
+    "first_step_reaching",
+    "generalization_time",
+    "grokking_delay",
+    "learning_curves",
+    "memorization_time",
+    "memorized_bits",
+    "phase",
+    "timescales",
+]
+
 SUBSETS = ("train", "train_clean", "train_noisy", "train_noisy_true", "train_true", "test")
 
 
@@ -49,7 +68,7 @@ def _n_params(run) -> int:
     return int(cfg.n_params)
 
 
-def first_step_reaching(run, key: str, threshold: float, below: bool = False) -> int | None:
+def first_step_reaching(run, key: str, *, threshold: float, below: bool = False) -> int | None:
     """First logged step at which history[key] >= threshold (<= threshold with below=True); None if
     never (resolution: the run's eval_every)."""
     return first_step(((h["step"], h.get(key)) for h in _history(run)), threshold, below=below)
@@ -85,7 +104,7 @@ class LearningCurves(Result):
     first_reach: dict  # subset -> int | None
 
 
-def learning_curves(run, threshold: float = 0.99) -> LearningCurves:
+def learning_curves(run, *, threshold: float = 0.99) -> LearningCurves:
     """Accuracy and loss per subset (train, train_clean, train_noisy against the given labels,
     train_noisy_true, train_true, test) step by step from a run's history, and the step at which each
     subset's accuracy first reaches `threshold` (the coexistence paper: noisy labels are memorised
@@ -95,19 +114,19 @@ def learning_curves(run, threshold: float = 0.99) -> LearningCurves:
     nan = float("nan")
     acc = {s: [h.get(f"{s}_acc", nan) for h in hist] for s in subsets}
     loss = {s: [h.get(f"{s}_loss", nan) for h in hist] for s in subsets}
-    first = {s: first_step_reaching(hist, f"{s}_acc", threshold) for s in subsets}
+    first = {s: first_step_reaching(hist, f"{s}_acc", threshold=threshold) for s in subsets}
     return LearningCurves([int(h["step"]) for h in hist], acc, loss, threshold, first)
 
 
-def memorization_time(run, threshold: float = 0.99) -> int | None:
+def memorization_time(run, *, threshold: float = 0.99) -> int | None:
     """T_mem: first step with training accuracy >= threshold (99%); meant for a random-label task
     (Song and Ye 2026). None if never reached."""
-    return first_step_reaching(run, "train_acc", threshold)
+    return first_step_reaching(run, "train_acc", threshold=threshold)
 
 
-def generalization_time(run, threshold: float = 0.99) -> int | None:
+def generalization_time(run, *, threshold: float = 0.99) -> int | None:
     """T_gen: first step with test accuracy >= threshold (99%) on the real task. None if never."""
-    return first_step_reaching(run, "test_acc", threshold)
+    return first_step_reaching(run, "test_acc", threshold=threshold)
 
 
 @dataclass(frozen=True)
@@ -121,11 +140,11 @@ class GrokkingDelay(Result):
     test_threshold: float
 
 
-def grokking_delay(run, train_threshold: float = 0.99, test_threshold: float = 0.98) -> GrokkingDelay:
+def grokking_delay(run, *, train_threshold: float = 0.99, test_threshold: float = 0.98) -> GrokkingDelay:
     """Grokking delay max(0, E_test - E_train): E_train the first step with training accuracy
     >= 99%, E_test the first with test (validation) accuracy >= 98% (Song and Ye 2026)."""
-    e_tr = first_step_reaching(run, "train_acc", train_threshold)
-    e_te = first_step_reaching(run, "test_acc", test_threshold)
+    e_tr = first_step_reaching(run, "train_acc", threshold=train_threshold)
+    e_te = first_step_reaching(run, "test_acc", threshold=test_threshold)
     delay = None if e_tr is None or e_te is None else max(0, e_te - e_tr)
     return GrokkingDelay(e_tr, e_te, delay, train_threshold, test_threshold)
 
@@ -174,7 +193,7 @@ def _median(xs: list[float]) -> float:
     return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
 
 
-def timescales(mem_runs, gen_runs, threshold: float = 0.99) -> Timescales:
+def timescales(mem_runs, gen_runs, *, threshold: float = 0.99) -> Timescales:
     """T_mem(P) from runs on random labels and T_gen(P) from runs on the real task, grouped by the
     parameter count P of each run's model config (median over seeds; never reached = inf), and the
     P where they cross (`crossing_point`, log-log). Each run: a TrainResult / Run (with .history and
@@ -187,7 +206,7 @@ def timescales(mem_runs, gen_runs, threshold: float = 0.99) -> Timescales:
                 n, hist = int(r[0]), r[1]
             else:
                 n, hist = _n_params(r), r
-            t = fn(hist, threshold)
+            t = fn(hist, threshold=threshold)
             out[n].append(math.inf if t is None else float(t))
         return out
 

@@ -39,6 +39,12 @@ from probes.fourier import (
 )
 from probes.stats import gini
 
+__all__ = [
+    "ProgressMeasures",
+    "fourier_norms",
+    "progress_measures",
+]
+
 _DIRECTIONS = {"x+y": +1, "x-y": -1}
 
 
@@ -166,20 +172,20 @@ def _checkpoints(run) -> tuple[list[int], Iterable, object, object]:
 
 
 def progress_measures(
-    run,
+    subject,
     task=None,
     *,
     device=None,
     key_freqs: list[int] | None = None,
     key_rule: str = DEFAULT_KEY_RULE,
 ) -> ProgressMeasures:
-    """Nanda et al.'s progress measures at every checkpoint of `run`: restricted loss, excluded loss,
+    """Nanda et al.'s progress measures at every checkpoint of a run: restricted loss, excluded loss,
     train/test loss, Gini of the Fourier norms of the embedding and unembedding, sum of squared
-    weights. `run` is a run directory or `zoo:NAME`, an `interp.checkpoints.Run` (checkpoints loaded
+    weights. The subject is a trajectory: a run directory or `zoo:NAME`, an `interp.checkpoints.Run` (checkpoints loaded
     one at a time) or a list of (step, model) pairs (then pass `task`). Key frequencies are those of the final checkpoint
     (`key_frequencies(..., rule=key_rule)`) unless given. Addition and subtraction only.
     """
-    steps, models, run_task, final = _checkpoints(run)
+    steps, models, run_task, final = _checkpoints(subject)
     task = task if task is not None else run_task
     if task is None:
         raise SpecError(

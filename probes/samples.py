@@ -26,6 +26,20 @@ from interp.device import resolve_device
 from interp.errors import ShapeError, SpecError
 from interp.results import Result
 
+__all__ = [
+    "COPY_THRESHOLD",
+    "CopyFraction",
+    "FrechetDistance",
+    "NearestDistanceRatio",
+    "NearestPoints",
+    "SampleMemorization",
+    "copy_fraction",
+    "frechet_distance",
+    "memorization_summary",
+    "nearest_distance_ratio",
+    "nearest_points",
+]
+
 COPY_THRESHOLD = 1.0 / 3.0
 # entries of one [chunk, n_train] distance block: 16 MB on a CPU (small blocks stay near the cache),
 # 256 MB on a GPU (fewer launches)

@@ -6,6 +6,12 @@ import math
 
 import torch
 
+__all__ = [
+    "gini",
+    "gmm2",
+    "otsu_split",
+]
+
 
 def otsu_split(values: torch.Tensor) -> tuple[float, float]:
     """Otsu's threshold of a 1-D sample, computed exactly over every split of the sorted values.

@@ -17,7 +17,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from circuits.clock_pizza import classify_circuit, distance_irrelevance, gradient_symmetricity
 from interp import Task, TaskSpec, evaluate
 from interp.checkpoints import load, load_run, save
 from interp.checkpoints.format import UnknownSplitTask
@@ -26,6 +25,7 @@ from interp.errors import CheckpointError, ShapeError, UnsafeCheckpointError
 from interp.models import TransformerConfig, build_model
 from interp.models.stacked import StackedModels
 from interp.tasks import all_pairs
+from probes.clock_pizza import classify_circuit, distance_irrelevance, gradient_symmetricity
 
 DATA = Path(__file__).parent / "data" / "zhong_pizza"
 # Their README: gradient symmetricity on their 100 triples, distance irrelevance, accuracy on all pairs.

@@ -5,7 +5,7 @@ import sys
 import pandas as pd
 import pytest
 
-from circuits.clock_pizza import classify_circuit
+from probes.clock_pizza import classify_circuit
 from probes.fourier import classify_neurons, neuron_spectra
 
 

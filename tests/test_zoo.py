@@ -106,7 +106,7 @@ def test_grok_transformer_memorises_before_it_generalises():
 
 
 def test_clock_and_pizza_entries_get_their_verdicts():
-    from circuits.clock_pizza import classify_circuit
+    from probes.clock_pizza import classify_circuit
 
     for name, want in (("clock-transformer", "clock"), ("pizza-transformer", "pizza")):
         ckpt = zoo.load(name)

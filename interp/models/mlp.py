@@ -61,6 +61,10 @@ class MLPConfig:
     def to_dict(self) -> dict:
         return {"family": self.family, **dataclasses.asdict(self)}
 
+    def short_name(self) -> str:
+        """The family and size, for run names: "mlp,width=512"."""
+        return f"{self.family},width={self.width}"
+
 
 class MLP(Pretrained, HookedModel):
     """Hookable two-layer MLP. Hooks: hook_in_a, hook_in_b ([batch, width] contributions of each

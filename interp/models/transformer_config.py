@@ -83,6 +83,10 @@ class TransformerConfig:
     def to_dict(self) -> dict:
         return {"family": self.family, **dataclasses.asdict(self)}
 
+    def short_name(self) -> str:
+        """The family and size, for run names: "transformer,d_model=128,d_mlp=512"."""
+        return f"{self.family},d_model={self.d_model},d_mlp={self.d_mlp}"
+
     def hooked_transformer_config(self) -> dict:
         """The HookedTransformerConfig fields of the same architecture (attention_rate must be 1)."""
         return dict(

@@ -5,13 +5,13 @@ from __future__ import annotations
 import torch
 
 from circuits.ablation import prune_curve
-from circuits.clock_pizza import classify_circuit
 from circuits.partition import neuron_scores, partition
 from circuits.patching import activation_patch
 from interp.metrics import all_logits
 from interp.report import figures
 from interp.report.html import Section
 from interp.report.subject import Subject
+from probes.clock_pizza import classify_circuit
 
 PATCH_PAIRS = 256  # clean/corrupted pairs per patching sweep: enough for a stable mean, seconds on a CPU
 

@@ -38,8 +38,8 @@ def key_metrics(history: list[dict], task: TaskSpec) -> dict:
     )
     out = {k: final.get(k) for k in keep if k in final}
     out["step"] = final.get("step")
-    out["step_train_acc_99"] = first_step_reaching(history, "train_acc", 0.99)
-    out["step_test_acc_99"] = first_step_reaching(history, "test_acc", 0.99)
+    out["step_train_acc_99"] = first_step_reaching(history, "train_acc", threshold=0.99)
+    out["step_test_acc_99"] = first_step_reaching(history, "test_acc", threshold=0.99)
     out["phase"] = (
         "random labels"
         if task.random_labels

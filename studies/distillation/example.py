@@ -21,7 +21,7 @@ from interp.report import figures
 from interp.report.study import Study, parse_args
 from interp.train import TrainConfig
 from interp.train import train as train_model
-from studies.distillation.transfer import distillation_sweep, distillation_transfer
+from studies.distillation import distillation_sweep, distillation_transfer
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def arithmetic_table(quick: bool, seed: int, device, log) -> dict:
     )
     sweep = distillation_sweep(
         teacher,
-        students,
+        student_configs=students,
         temperatures=a.temperatures,
         targets=("soft", "hard"),
         inputs=("train", "all"),
@@ -76,7 +76,7 @@ def arithmetic_table(quick: bool, seed: int, device, log) -> dict:
         train_config=tc,
     )
     report = distillation_transfer(
-        teacher, sweep.students, sweep.controls, temperatures=a.temperatures, settings=sweep.settings
+        teacher, students=sweep.students, controls=sweep.controls, temperatures=a.temperatures, settings=sweep.settings
     )
     return {"settings": asdict(a), "report": report.to_dict()}
 

@@ -15,8 +15,11 @@ records the teacher (its path, a SHA-256 of its weights, its specs), T, targets 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import torch
 
@@ -211,3 +214,81 @@ def distill(
         state_every_s=state_every_s,
     )  # fmt: skip
     return raise_if_diverged(result)
+
+
+def _short_name(cfg) -> str:
+    """A student config in a run name: its family and size (`cfg.short_name()`)."""
+    return cfg.short_name()
+
+
+@dataclass(eq=False)
+class DistillationSweep:
+    """The students and controls of `distillation_sweep`, by name, with each one's settings."""
+
+    students: dict[str, TrainResult]
+    controls: dict[str, TrainResult]
+    settings: dict[str, dict] = field(default_factory=dict)
+
+
+def distillation_sweep(
+    teacher,
+    task=None,
+    *,
+    student_configs,
+    temperatures: Sequence[float] = (1.0,),
+    targets: Sequence[str] = ("soft",),
+    inputs: Sequence[str] = ("train",),
+    seeds: Sequence[int] = (0,),
+    train_config: TrainConfig | None = None,
+    out=None,
+    resume: bool = False,
+    overwrite: bool = False,
+    device=None,
+) -> DistillationSweep:
+    """Students over (config x targets x T x inputs x seed) and one control per (config, seed) trained
+    on the task's raw labels, all in one `train_many` call (jobs of equal shapes are batched); hard
+    targets ignore T. Names (and run directories under `out`, resumable) read
+    "targets=soft,T=2,inputs=all,mlp,width=128,seed=0". `device`: where the teacher labels the inputs
+    (training runs where `train_config.device` says)."""
+    if isinstance(teacher, (str, os.PathLike)):
+        teacher = load(teacher)  # once, not once per job
+    teacher_model, own_task = resolve_subject(teacher, None, where="distillation_sweep", need_task=False)
+    task = student_task(teacher_model, own_task, task)
+    grid = [
+        (kind, t, where) for kind in targets for where in inputs for t in (temperatures if kind == "soft" else (None,))
+    ]
+    base = train_config if train_config is not None else TrainConfig(loss="ce")
+    configs = list(student_configs)
+    if len({_short_name(c) for c in configs}) < len(configs):
+        raise SpecError(
+            "distillation_sweep", "student_configs", [_short_name(c) for c in configs], "configs of distinct widths"
+        )
+    jobs, names, settings, roles = [], [], {}, []
+    for cfg, seed in ((c, s) for c in configs for s in seeds):
+        tc = dataclasses.replace(base, seed=seed)
+        control = f"targets=labels,{_short_name(cfg)},seed={seed}"
+        jobs.append((cfg, task, tc))
+        names.append(control)
+        roles.append("control")
+        settings[control] = {"model": _short_name(cfg), "n_params": cfg.n_params, "seed": seed, "targets": "labels"}
+        for kind, t, where in grid:
+            jobs.append(
+                distillation_job(
+                    teacher, cfg, task, temperature=t or 1.0, targets=kind, inputs=where, train_config=tc, device=device
+                )
+            )
+            name = f"targets={kind},{'' if t is None else f'T={t:g},'}inputs={where},{_short_name(cfg)},seed={seed}"
+            names.append(name)
+            roles.append("student")
+            settings[name] = {
+                **settings[control], "targets": kind, "temperature": t, "inputs": where, "control": control,
+            }  # fmt: skip
+    if len(set(names)) < len(names):
+        raise SpecError(
+            "distillation_sweep", "temperatures / seeds", (tuple(temperatures), tuple(seeds)), "distinct values"
+        )
+    runs = train_many(jobs, out=out, names=names if out is not None else None, resume=resume, overwrite=overwrite)
+    by_role: dict[str, dict] = {"student": {}, "control": {}}
+    for name, role, run in zip(names, roles, runs):
+        by_role[role][name] = run
+    return DistillationSweep(by_role["student"], by_role["control"], settings)

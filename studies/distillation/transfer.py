@@ -9,8 +9,8 @@ its agreement with the teacher, frequency filtration (probes.extraction) and the
 noisy examples still carry the true class (its probability, its rank among the p classes), which bounds
 what a student of soft targets can inherit beyond the memorised labels.
 
-    sweep = distillation_sweep(teacher, [MLPConfig(p=23, width=128)], temperatures=(1.0, 4.0), inputs=("all",))
-    report = distillation_transfer(teacher, sweep.students, sweep.controls, temperatures=(1.0, 4.0))
+    sweep = distillation_sweep(teacher, student_configs=[MLPConfig(p=23, width=128)], temperatures=(1.0, 4.0))
+    report = distillation_transfer(teacher, students=sweep.students, controls=sweep.controls, temperatures=(1.0, 4.0))
 """
 
 from __future__ import annotations
@@ -24,15 +24,25 @@ from pathlib import Path
 import torch
 
 from circuits.partition import partition
-from circuits.scores import DEFAULT_SCORE
 from interp.checkpoints import RUN_FILE, load
 from interp.checkpoints.subject import resolve_subject
 from interp.errors import SpecError
 from interp.metrics import all_logits, evaluate
 from interp.results import Result
-from interp.train import TrainConfig, TrainResult, train_many
 from probes.extraction import frequency_filtration
-from studies.distillation.teacher import check_options, distillation_job, student_task, teacher_record
+from probes.scores import DEFAULT_SCORE
+from studies.distillation.teacher import check_options, teacher_record
+
+__all__ = [
+    "DEFAULT_SCORES",
+    "DistillationTransfer",
+    "ModelTransfer",
+    "SoftLabels",
+    "distillation_transfer",
+    "model_transfer",
+    "teacher_agreement",
+    "teacher_soft_labels",
+]
 
 DEFAULT_SCORES = ("strength", DEFAULT_SCORE)  # the partitions measured on every model
 
@@ -123,8 +133,11 @@ def teacher_soft_labels(subject, task=None, *, temperature: float = 1.0, device=
     )
 
 
-def teacher_agreement(model, teacher, task) -> dict:
-    """Fraction of pairs where `model`'s argmax equals the teacher's, on the task's subsets."""
+def teacher_agreement(subject, task=None, *, teacher, device=None) -> dict:
+    """Fraction of pairs where the subject's argmax equals the teacher's, on the task's subsets
+    (train_clean, train_noisy, test, all)."""
+    model, task = resolve_subject(subject, task, where="teacher_agreement", device=device)
+    teacher, _ = resolve_subject(teacher, task, where="teacher_agreement", device=device)
     same = all_logits(model, task).argmax(-1).cpu() == all_logits(teacher, task).argmax(-1).cpu()  # [N]
     noisy = task.noisy_mask
     subsets = {
@@ -138,9 +151,9 @@ def teacher_agreement(model, teacher, task) -> dict:
 
 def model_transfer(
     subject,
-    teacher,
     task=None,
     *,
+    teacher,
     name: str,
     role: str,
     settings: dict | None = None,
@@ -164,7 +177,7 @@ def model_transfer(
         role=role,
         settings=dict(settings or {}),
         metrics=evaluate(model, task),
-        agreement=teacher_agreement(model, teacher_model, task),
+        agreement=teacher_agreement(model, task, teacher=teacher_model),
         filtration=filtration,
         filtration_note=note,
         partitions=partitions,
@@ -186,30 +199,31 @@ def _named(models, prefix: str) -> dict:
 
 
 def distillation_transfer(
-    teacher,
-    students,
-    controls=(),
+    subject,
     task=None,
     *,
+    students,
+    controls=(),
     temperatures: Sequence[float] = (1.0,),
     settings: Mapping[str, dict] | None = None,
     scores=DEFAULT_SCORES,
     device=None,
 ) -> DistillationTransfer:
-    """What the students inherited from the teacher, against the controls trained on the raw noisy labels.
+    """What the students inherited from the teacher (the subject: any model, run or checkpoint), against the controls trained on the
+    raw noisy labels.
 
     students, controls: {name: subject} or a sequence of subjects (any subject: TrainResult, run
     directory, Checkpoint, model with task=). settings: {name: dict} shown beside each model (a
     `DistillationSweep` has them; a distilled run directory passed without settings shows its run.json
     record). temperatures: where the teacher's soft labels are read.
     """
-    teacher_model, task = resolve_subject(teacher, task, where="distillation_transfer", device=device)
+    teacher_model, task = resolve_subject(subject, task, where="distillation_transfer", device=device)
     settings = settings or {}
 
     def measure(models, role):
         return tuple(
             model_transfer(
-                m, teacher_model, task, name=n, role=role, settings=settings.get(n, _recorded_settings(m)),
+                m, task, teacher=teacher_model, name=n, role=role, settings=settings.get(n, _recorded_settings(m)),
                 scores=scores, device=device,
             )
             for n, m in _named(models, role).items()
@@ -219,8 +233,8 @@ def distillation_transfer(
         task_spec=task.spec.to_dict(),
         teacher=model_transfer(
             teacher_model,
-            teacher_model,
             task,
+            teacher=teacher_model,
             name="teacher",
             role="teacher",
             settings=settings.get("teacher"),
@@ -231,83 +245,3 @@ def distillation_transfer(
         controls=measure(controls, "control"),
         soft_labels=tuple(teacher_soft_labels(teacher_model, task, temperature=t) for t in temperatures),
     )
-
-
-@dataclass(eq=False)
-class DistillationSweep:
-    """The students and controls of `distillation_sweep`, by name, with each one's settings."""
-
-    students: dict[str, TrainResult]
-    controls: dict[str, TrainResult]
-    settings: dict[str, dict] = field(default_factory=dict)
-
-
-def _describe(cfg) -> str:
-    """A student config in a run name: its family and width (MLP width; transformer d_model and d_mlp)."""
-    if cfg.family == "mlp":
-        return f"mlp,width={cfg.width}"
-    return f"transformer,d_model={cfg.d_model},d_mlp={cfg.d_mlp}"
-
-
-def distillation_sweep(
-    teacher,
-    student_configs,
-    task=None,
-    *,
-    temperatures: Sequence[float] = (1.0,),
-    targets: Sequence[str] = ("soft",),
-    inputs: Sequence[str] = ("train",),
-    seeds: Sequence[int] = (0,),
-    train_config: TrainConfig | None = None,
-    out=None,
-    resume: bool = False,
-    overwrite: bool = False,
-    device=None,
-) -> DistillationSweep:
-    """Students over (config x targets x T x inputs x seed) and one control per (config, seed) trained
-    on the task's raw labels, all in one `train_many` call (jobs of equal shapes are batched); hard
-    targets ignore T. Names (and run directories under `out`, resumable) read
-    "targets=soft,T=2,inputs=all,mlp,width=128,seed=0". `device`: where the teacher labels the inputs
-    (training runs where `train_config.device` says)."""
-    if isinstance(teacher, (str, os.PathLike)):
-        teacher = load(teacher)  # once, not once per job
-    teacher_model, own_task = resolve_subject(teacher, None, where="distillation_sweep", need_task=False)
-    task = student_task(teacher_model, own_task, task)
-    grid = [
-        (kind, t, where) for kind in targets for where in inputs for t in (temperatures if kind == "soft" else (None,))
-    ]
-    base = train_config if train_config is not None else TrainConfig(loss="ce")
-    configs = list(student_configs)
-    if len({_describe(c) for c in configs}) < len(configs):
-        raise SpecError(
-            "distillation_sweep", "student_configs", [_describe(c) for c in configs], "configs of distinct widths"
-        )
-    jobs, names, settings, roles = [], [], {}, []
-    for cfg, seed in ((c, s) for c in configs for s in seeds):
-        tc = dataclasses.replace(base, seed=seed)
-        control = f"targets=labels,{_describe(cfg)},seed={seed}"
-        jobs.append((cfg, task, tc))
-        names.append(control)
-        roles.append("control")
-        settings[control] = {"model": _describe(cfg), "n_params": cfg.n_params, "seed": seed, "targets": "labels"}
-        for kind, t, where in grid:
-            jobs.append(
-                distillation_job(
-                    teacher, cfg, task, temperature=t or 1.0, targets=kind, inputs=where, train_config=tc, device=device
-                )
-            )
-            name = f"targets={kind},{'' if t is None else f'T={t:g},'}inputs={where},{_describe(cfg)},seed={seed}"
-            names.append(name)
-            roles.append("student")
-            settings[name] = {
-                **settings[control], "targets": kind, "temperature": t, "inputs": where, "control": control,
-            }  # fmt: skip
-    if len(set(names)) < len(names):
-        raise SpecError(
-            "distillation_sweep", "temperatures / seeds", (tuple(temperatures), tuple(seeds)), "distinct values"
-        )
-    runs = train_many(jobs, out=out, names=names if out is not None else None, resume=resume, overwrite=overwrite)
-    by_role: dict[str, dict] = {"student": {}, "control": {}}
-    for name, role, run in zip(names, roles, runs):
-        by_role[role][name] = run
-    return DistillationSweep(by_role["student"], by_role["control"], settings)

@@ -175,7 +175,7 @@ def test_distillation_refuses_bad_input(teacher):
     with pytest.raises(SpecError, match="loss='mse'.*targets='hard'"):
         distill(teacher, student_config(), train_config=TrainConfig(loss="mse"))
     with pytest.raises(SpecError, match="temperatures / seeds.*distinct values"):
-        distillation_sweep(teacher, [student_config()], temperatures=(2.0, 2.0))
+        distillation_sweep(teacher, student_configs=[student_config()], temperatures=(2.0, 2.0))
     with pytest.raises(SpecError, match="task=None.*pass task="):
         distill(teacher.model, student_config())  # a bare model has no task to distil on
     with pytest.raises(ShapeError, match="probs \\[370, 22\\].*\\[n, 23\\]"):
@@ -190,12 +190,12 @@ def test_transfer_report_matches_a_direct_computation(tmp_path, teacher):
     task = teacher.task
     cfg = TrainConfig(steps=150, lr=1e-2, weight_decay=1.0, loss="ce", eval_every=50, device="cpu")
     sweep = distillation_sweep(
-        teacher, [student_config()], temperatures=(4.0,), inputs=("all",), seeds=(1,), train_config=cfg, out=tmp_path
+        teacher, student_configs=[student_config()], temperatures=(4.0,), inputs=("all",), seeds=(1,), train_config=cfg, out=tmp_path
     )
     assert list(sweep.students) == ["targets=soft,T=4,inputs=all,mlp,width=64,seed=1"]
     assert list(sweep.controls) == ["targets=labels,mlp,width=64,seed=1"]
     report = distillation_transfer(
-        teacher, sweep.students, sweep.controls, temperatures=(4.0,), settings=sweep.settings
+        teacher, students=sweep.students, controls=sweep.controls, temperatures=(4.0,), settings=sweep.settings
     )
     json.loads(json.dumps(report.to_dict(), allow_nan=False))  # strict JSON
     (name, run), measured = next(iter(sweep.students.items())), report.students[0]
@@ -241,7 +241,7 @@ def test_a_transformer_student_distils_from_an_mlp_teacher(teacher):
     run = distill(teacher, student, temperature=2.0, inputs="all", train_config=cfg)
     direct = evaluate(run.model, teacher.task)
     assert all(run.final[k] == pytest.approx(v, rel=1e-6, abs=1e-9) for k, v in direct.items())
-    report = distillation_transfer(teacher, {"transformer": run}, scores=("strength",))
+    report = distillation_transfer(teacher, students={"transformer": run}, scores=("strength",))
     assert report.students[0].metrics == direct and report.students[0].filtration is not None
 
 
@@ -263,7 +263,7 @@ def test_what_students_inherit_from_a_memorising_teacher_over_three_seeds():
         teacher = train_teacher(seed)
         sweep = distillation_sweep(
             teacher,
-            [student_config()],
+            student_configs=[student_config()],
             temperatures=(4.0,),
             inputs=("train", "all"),
             seeds=(seed + 1,),
@@ -278,8 +278,8 @@ def test_what_students_inherit_from_a_memorising_teacher_over_three_seeds():
         gain = final["targets=soft,T=4,inputs=train"]["test_acc"] - final["targets=labels"]["test_acc"]
         assert gain >= 0.1, (seed, gain)
         # trained on every pair, the student copies the teacher's test predictions; the control does not
-        copied = teacher_agreement(runs["targets=soft,T=4,inputs=all"].model, teacher.model, teacher.task)["test"]
-        own = teacher_agreement(runs["targets=labels"].model, teacher.model, teacher.task)["test"]
+        copied = teacher_agreement(runs["targets=soft,T=4,inputs=all"].model, teacher.task, teacher=teacher.model)["test"]
+        own = teacher_agreement(runs["targets=labels"].model, teacher.task, teacher=teacher.model)["test"]
         assert copied >= own + 0.3, (seed, copied, own)
         soft = teacher_soft_labels(teacher, temperature=4.0)
         assert soft.true_top1 == 0.0 and soft.true_rank < 0.75 * soft.chance_rank, (seed, soft.true_rank)

@@ -43,6 +43,14 @@ from interp.metrics import all_logits, evaluate
 from interp.results import Result
 from probes.gromov import phase_fit
 
+__all__ = [
+    "CircuitVerdict",
+    "DEFAULT_THRESHOLDS",
+    "classify_circuit",
+    "distance_irrelevance",
+    "gradient_symmetricity",
+]
+
 DEFAULT_THRESHOLDS = {"pizza_min_symmetricity": 0.95, "clock_max_symmetricity": 0.85, "min_test_acc": 0.9}
 
 

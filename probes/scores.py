@@ -31,6 +31,18 @@ from interp.interventions import neuron_activations
 from interp.results import Result
 from probes.fourier import neuron_ipr
 
+__all__ = [
+    "DEFAULT_SCORE",
+    "SCORE_KINDS",
+    "NeuronScores",
+    "attribution_coherence",
+    "attribution_spread",
+    "label_attributions",
+    "neuron_scores",
+    "score_values",
+    "strength_scores",
+]
+
 SCORE_KINDS = ("ipr", "strength", "coherence", "spread")
 DEFAULT_SCORE = "coherence"  # neuron_scores, partition and prune_curve all default to it
 
@@ -147,10 +159,12 @@ def neuron_scores(subject, task=None, *, kind: str = DEFAULT_SCORE, device=None)
     return NeuronScores(kind, score(model, task), False, definition)
 
 
-def score_values(subject, task, scores) -> tuple[torch.Tensor, str]:
-    """(values [n], name) of `scores`: a `neuron_scores` kind, a `NeuronScores`, or a tensor [n] ("user")."""
+def score_values(subject, task=None, *, scores=None, device=None) -> tuple[torch.Tensor, str]:
+    """(values [n], name) of `scores`: a `neuron_scores` kind (default `DEFAULT_SCORE`), a `NeuronScores`,
+    or a tensor [n] ("user")."""
+    scores = DEFAULT_SCORE if scores is None else scores
     if isinstance(scores, str):
-        s = neuron_scores(subject, task, kind=scores)
+        s = neuron_scores(subject, task, kind=scores, device=device)
         return s.values, s.kind
     if isinstance(scores, NeuronScores):
         return torch.as_tensor(scores.values), str(scores.kind)

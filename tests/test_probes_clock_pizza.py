@@ -5,10 +5,10 @@ import torch
 import torch.nn.functional as F
 from circuit_models import zhong_transformer
 
-from circuits.clock_pizza import classify_circuit, distance_irrelevance, gradient_symmetricity
 from interp import Task, TaskSpec
 from interp.errors import SpecError
 from interp.metrics import all_logits
+from probes.clock_pizza import classify_circuit, distance_irrelevance, gradient_symmetricity
 
 
 def test_transformer_trained_with_attention_rate_0_is_classified_pizza():

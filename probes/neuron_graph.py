@@ -24,6 +24,14 @@ from interp.errors import SpecError
 from interp.results import Result
 from probes.fourier import classify_neurons
 
+__all__ = [
+    "DEFAULT_MIN_OVERLAP",
+    "NeuronCommunities",
+    "neuron_communities",
+    "neuron_graph",
+    "output_overlap",
+]
+
 DEFAULT_MIN_OVERLAP = 0.5  # |cos| of output weights for an edge
 
 

@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from circuits.neuron_graph import adjusted_rand_index, neuron_communities, neuron_graph, output_overlap
 from interp.errors import SpecError
+from probes.neuron_graph import adjusted_rand_index, neuron_communities, neuron_graph, output_overlap
 
 
 def test_adjusted_rand_index_matches_known_values():
