@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from interp.checkpoints.subject import resolve_subject
-from interp.device import model_device
+from interp.device import eval_mode, model_device
 from interp.errors import ShapeError, SpecError
 from interp.interventions import (
     DEFAULT_MAX_ROWS,
@@ -39,6 +39,7 @@ from interp.interventions import (
 )
 from interp.metrics import all_logits, subset_metrics
 from interp.results import Result
+from interp.validation import check_choice
 from probes.scores import DEFAULT_SCORE, score_values
 
 __all__ = [
@@ -172,13 +173,22 @@ def _match_positions(ref: torch.Tensor, act_shape, lay: str, batch_first: bool) 
 def _reference_acts(model, task, names, kind, reference) -> dict:
     if kind == "zero":
         return {}
-    if kind not in KINDS:
-        raise SpecError("ablated", "kind", kind, f"one of {list(KINDS)}")
     pairs = _reference_pairs(task, reference).to(model_device(model))
     _, cache = cache_hooks(model, pairs, list(names), full=True)
     if kind == "mean":
         return {name: acts.mean(0) for name, acts in cache.items()}
     return cache
+
+
+def _ablation_value(kind: str, ref: torch.Tensor | None, like_shape, lay: str, src_idx: torch.Tensor | None):
+    """The value ablated units take, broadcastable against an activation of shape `like_shape` [B, *shape]
+    (and against a stack [k, B, *shape] of them): 0 (zero); the reference mean, [1, *shape] (mean); for
+    example i the reference activation of example src_idx[i], [B, *shape] (resample)."""
+    if kind == "zero":
+        return torch.zeros(())
+    if kind == "mean":
+        return _match_positions(ref, like_shape, lay, batch_first=False)[None]
+    return _match_positions(ref, like_shape, lay, batch_first=True)[src_idx]
 
 
 def _expand_mask(mask: torch.Tensor, axis: str) -> torch.Tensor:
@@ -211,8 +221,7 @@ def ablated(
 
     It yields the model the hooks are installed on: `subject`'s model, or its copy on `device`.
     """
-    if kind not in KINDS:
-        raise SpecError("ablated", "kind", kind, f"one of {list(KINDS)}")
+    check_choice("ablated", "kind", kind, KINDS)
     model, task = resolve_subject(subject, task, where="ablated", need_task=False, device=device)
     specs = _specs(model, neurons, heads, hook)
     refs = _reference_acts(model, task, {name for name, _, _ in specs}, kind, reference)
@@ -224,15 +233,11 @@ def ablated(
         m = _expand_mask(mask.to(dev), axis)
 
         def hook_fn(act, hook):
-            if kind == "zero":
-                value = torch.zeros((), dtype=act.dtype, device=act.device)
-            elif kind == "mean":
-                value = _match_positions(refs[name], act.shape, lay, batch_first=False)
-            else:
-                ref = _match_positions(refs[name], act.shape, lay, batch_first=True)
-                idx = torch.randint(0, len(ref), (act.shape[0],), generator=gen).to(ref.device)
-                value = ref[idx]
-            return torch.where(m, value.to(act.dtype), act)
+            src_idx = None
+            if kind == "resample":  # a fresh draw per forward pass
+                src_idx = torch.randint(0, len(refs[name]), (act.shape[0],), generator=gen).to(dev)
+            value = _ablation_value(kind, refs.get(name), act.shape, lay, src_idx)
+            return torch.where(m, value.to(dtype=act.dtype, device=act.device), act)
 
         return hook_fn
 
@@ -255,15 +260,11 @@ def ablate(
     """Accuracies and losses (interp.evaluate keys: test, clean training, noisy training against given
     and true labels) with the neurons and/or heads ablated (zero, mean or resample), beside the intact model's."""
     model, task = resolve_subject(subject, task, where="ablate", device=device)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         specs = _specs(model, neurons, heads, hook)
         baseline = subset_metrics(all_logits(model, task), task)
         with ablated(model, task, neurons=neurons, heads=heads, kind=kind, hook=hook, reference=reference, seed=seed):
             metrics = subset_metrics(all_logits(model, task), task)
-    finally:
-        model.train(was_training)
     return AblationResult(
         kind=kind,
         hooks=tuple(name for name, _, _ in specs),
@@ -272,15 +273,6 @@ def ablate(
         metrics=metrics,
         baseline=baseline,
     )
-
-
-def _replacement(kind: str, ref: torch.Tensor | None, src_idx: torch.Tensor | None) -> torch.Tensor:
-    """The answer-position value an ablated neuron takes: [1, n] (mean), [N, n] (resample), 0 (zero)."""
-    if kind == "zero":
-        return torch.zeros(())
-    if kind == "mean":
-        return answer_position(ref[None])  # [1, n]
-    return answer_position(ref[src_idx])  # [N, n]
 
 
 def _ablated_logits_closed_form(model, inputs, name, masks, replacement, linear, max_rows) -> torch.Tensor:
@@ -306,13 +298,8 @@ def _masked_replacement(masks: torch.Tensor, kind: str, ref: torch.Tensor, src_i
     def edit(view, sl):  # view [k, N, *shape]
         m = masks[sl]
         m = m[:, None, None, :] if lay == "pos_units" else m[:, None, :]  # against [k, N, (pos,) n]
-        if kind == "zero":
-            value = torch.zeros((), dtype=view.dtype, device=view.device)
-        elif kind == "mean":
-            value = _match_positions(ref, view.shape[1:], lay, batch_first=False)
-        else:
-            value = _match_positions(ref, view.shape[1:], lay, batch_first=True)[src_idx]
-        return torch.where(m, value, view)
+        value = _ablation_value(kind, ref, view.shape[1:], lay, src_idx)
+        return torch.where(m, value.to(dtype=view.dtype, device=view.device), view)
 
     return edit
 
@@ -335,9 +322,13 @@ def ablate_batch(
     model's neuron hook). Where the logits read the hook linearly the M ablated logit tables are
     computed in closed form, logits_m = logits - (mask_m * (act - replacement)) @ W_out W_U; otherwise
     chunks of masks share expanded forward passes. Returns interp.evaluate keys, each a list of M."""
-    if kind not in KINDS:
-        raise SpecError("ablate_batch", "kind", kind, f"one of {list(KINDS)}")
+    check_choice("ablate_batch", "kind", kind, KINDS)
     model, task = resolve_subject(subject, task, where="ablate_batch", device=device)
+    return _ablate_masks(model, task, masks, kind, hook, reference, seed, method, max_rows)
+
+
+def _ablate_masks(model, task, masks, kind, hook, reference, seed, method, max_rows) -> BatchAblation:
+    """`ablate_batch` on a resolved model and task (prune_curve calls it after resolving once)."""
     dev = model_device(model)
     name = neuron_hook_name(model, hook)
     lay = layout(model, name)
@@ -345,9 +336,7 @@ def ablate_batch(
     masks = torch.as_tensor(masks)
     if masks.dtype != torch.bool or masks.ndim != 2 or masks.shape[1] != n:
         raise ShapeError(f"masks must be bool [M, {n}] (True = ablated), got {masks.dtype} {list(masks.shape)}.")
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         inputs = task.inputs.to(dev)
         N, M = len(inputs), len(masks)
         refs = _reference_acts(model, task, [name], kind, reference)
@@ -357,7 +346,10 @@ def ablate_batch(
             src_idx = torch.randint(0, len(refs[name]), (N,), generator=gen).to(dev)
         linear = closed_form_readout(model, name, method, "ablate_batch")
         if linear is not None:
-            replacement = _replacement(kind, refs.get(name), src_idx)
+            ref = refs.get(name)
+            replacement = answer_position(
+                _ablation_value(kind, ref, None if ref is None else (1, *ref.shape), lay, src_idx)
+            )
             logits = _ablated_logits_closed_form(model, inputs, name, masks, replacement, linear, max_rows)
             used = "closed_form"
         else:
@@ -369,8 +361,6 @@ def ablate_batch(
         metrics = subset_metrics(logits.float(), task)
         # an empty subset (e.g. no noisy labels) comes back as one NaN: give every mask its own
         metrics = {k: v if isinstance(v, list) else [v] * M for k, v in metrics.items()}
-    finally:
-        model.train(was_training)
     return BatchAblation(
         kind=kind, hook=name, n_ablated=tuple(int(x) for x in masks.sum(-1)), metrics=metrics, method=used
     )
@@ -416,7 +406,8 @@ def prune_curve(
     if values.shape != (n,):
         raise ShapeError(f"scores must have one value per neuron, [{n}], got {list(values.shape)}.")
     masks, counts = prune_masks(values, fractions, order)
-    batch = ablate_batch(model, task, masks=masks, kind=kind, hook=hook, reference=reference, seed=seed, method=method)
+    check_choice("prune_curve", "kind", kind, KINDS)
+    batch = _ablate_masks(model, task, masks, kind, hook, reference, seed, method, DEFAULT_MAX_ROWS)
     return PruneCurve(
         fractions=tuple(float(f) for f in fractions),
         n_pruned=counts,

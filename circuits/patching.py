@@ -43,7 +43,7 @@ from circuits.patch_inputs import (
 )
 from circuits.patch_result import PatchResult, bootstrap_ci
 from interp.checkpoints.subject import resolve_subject
-from interp.device import model_device
+from interp.device import eval_mode, model_device
 from interp.errors import ShapeError, SpecError
 from interp.interventions import (
     DEFAULT_MAX_ROWS,
@@ -323,9 +323,7 @@ def activation_patch(
     """
     check_options(per, direction, method, reduce)
     model, task = resolve_subject(subject, task, where="activation_patch", need_task=False, device=device)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         clean, corrupted, corruption_name = patch_pairs(
             task, clean_pairs, corrupted_pairs, corruption, split, n_pairs, seed
         )
@@ -334,5 +332,3 @@ def activation_patch(
         runs = patch_runs(model, task, clean, corrupted, hook_names, metric, direction, reduce, max_rows)
         swept = [sweep_hook(model, name, runs, per, neuron_sets, method, max_rows) for name in hook_names]
         return patch_result(model, hook, hook_pairs, swept, runs, reduce, direction, per, corruption_name, len(clean))
-    finally:
-        model.train(was_training)

@@ -1,7 +1,9 @@
-"""The one device helper: resolve a device name, find a model's device, run a model on a device."""
+"""The one device helper: resolve a device name, find a model's device, run a model on a device and in
+eval mode."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import torch
@@ -66,3 +68,14 @@ def model_on(model: torch.nn.Module, device: object = None) -> torch.nn.Module:
     if same_device(model_device(model), dev):
         return model
     return copy.deepcopy(model).to(dev).eval()
+
+
+@contextlib.contextmanager
+def eval_mode(model):
+    """Run the block with `model` in eval mode, then put it back in the mode it was in (also on error)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)

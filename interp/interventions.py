@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import torch
 
-from interp.device import model_device
+from interp.device import eval_mode, model_device
 from interp.errors import ShapeError, SpecError
 from interp.tasks import all_pairs
 
@@ -122,12 +122,8 @@ def neuron_activations(
     hook: `model.neuron_hook`), by the fast path (the transformer's last layer at the answer position
     only), in eval mode, without gradients."""
     name = neuron_hook_name(model, hook)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         _, cache = cache_hooks(model, pairs, [name], full=False, max_rows=max_rows)
-    finally:
-        model.train(was_training)
     return answer_position(cache[name])
 
 

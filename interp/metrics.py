@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from interp.device import eval_mode
 from interp.errors import ShapeError
 
 METRIC_SUBSETS = ("train", "train_clean", "train_noisy", "train_noisy_true", "train_true", "test")
@@ -70,12 +71,8 @@ def evaluate(model, task, device=None) -> dict[str, float]:
     """Accuracies and cross-entropy losses of `model` on `task`: "test_acc", "train_acc",
     "train_clean_acc", "train_noisy_acc" (against the given, noisy labels), "train_noisy_true_acc"
     (the same examples against the true labels), "train_true_acc", and the matching "*_loss"."""
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         return subset_metrics(all_logits(model, task, device=device), task)
-    finally:
-        model.train(was_training)
 
 
 def first_step(points, threshold: float, *, below: bool = False) -> int | None:

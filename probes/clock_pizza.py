@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from interp.checkpoints.subject import resolve_subject
-from interp.device import model_device
+from interp.device import eval_mode, model_device
 from interp.errors import ShapeError, SpecError
 from interp.interventions import DEFAULT_MAX_ROWS, max_rows_for
 from interp.metrics import all_logits, evaluate
@@ -111,11 +111,9 @@ def gradient_symmetricity(
     dev = model_device(model)
     p = model.p
     trip = (_triples(p, n_triples, seed) if triples is None else given_triples(triples, p)).to(dev)
-    was_training = model.training
-    model.eval()
     rows = max_rows_for(model, max_rows)
     sims = []
-    try:
+    with eval_mode(model):
         with torch.enable_grad():  # also when called under torch.no_grad()
             for s in range(0, len(trip), rows):
                 t = trip[s : s + rows]
@@ -124,8 +122,6 @@ def gradient_symmetricity(
                 emb, logits = model.embedded_answer_logits(pairs)  # emb [B, pos, d]: operands at 0 and 1
                 (grad,) = torch.autograd.grad(logits[ar, c].sum(), emb)
                 sims.append(F.cosine_similarity(grad[:, 0].double(), grad[:, 1].double(), dim=-1))
-    finally:
-        model.train(was_training)
     return float(torch.cat(sims).mean())
 
 
@@ -138,12 +134,8 @@ def distance_irrelevance(subject, task=None, *, device=None) -> float:
         raise SpecError(
             "distance_irrelevance", "task.spec.op", task.spec.op, "an operation on residues mod p (distance a - b)"
         )
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         logits = all_logits(model, task).double()  # [N, p]
-    finally:
-        model.train(was_training)
     dev = logits.device
     correct = logits[torch.arange(len(logits), device=dev), task.labels.to(dev)]  # [N]
     d = ((task.inputs[:, 0] - task.inputs[:, 1]) % task.p).to(dev)

@@ -18,8 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from interp.checkpoints.subject import resolve_subject
+from interp.device import eval_mode
 from interp.errors import SpecError
-from interp.metrics import all_logits, first_step
+from interp.metrics import METRIC_SUBSETS, all_logits, first_step
 from interp.results import Result
 from probes.samples import CopyFraction, copy_fraction, frechet_distance  # noqa: F401  (memorisation of generated samples: probes.samples)
 
@@ -42,7 +43,6 @@ __all__ = [
     "timescales",
 ]
 
-SUBSETS = ("train", "train_clean", "train_noisy", "train_noisy_true", "train_true", "test")
 
 
 def _history(run) -> list[dict]:
@@ -110,7 +110,7 @@ def learning_curves(run, *, threshold: float = 0.99) -> LearningCurves:
     subset's accuracy first reaches `threshold` (the coexistence paper: noisy labels are memorised
     at a different speed than clean ones)."""
     hist = _history(run)
-    subsets = [s for s in SUBSETS if any(f"{s}_acc" in h for h in hist)]
+    subsets = [s for s in METRIC_SUBSETS if any(f"{s}_acc" in h for h in hist)]
     nan = float("nan")
     acc = {s: [h.get(f"{s}_acc", nan) for h in hist] for s in subsets}
     loss = {s: [h.get(f"{s}_loss", nan) for h in hist] for s in subsets}
@@ -251,12 +251,8 @@ def memorized_bits(subject, task=None, *, device=None) -> MemorizedBits:
     checkpoint."""
     m, task = resolve_subject(subject, task, where="memorized_bits", device=device)
     dev = next(m.parameters()).device
-    was_training = m.training
-    m.eval()
-    try:
+    with eval_mode(m):
         logits = all_logits(m, task, device=dev).double()[task.train_idx.to(dev)]  # [n, V]
-    finally:
-        m.train(was_training)
     y = task.train_labels.to(dev)
     v = logits.shape[-1]
     log2p = -F.cross_entropy(logits, y, reduction="none") / math.log(2.0)  # [n]

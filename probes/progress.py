@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from interp.checkpoints import load_run
 from interp.checkpoints.subject import resolve_subject
-from interp.device import model_device
+from interp.device import eval_mode, model_device
 from interp.errors import SpecError
 from interp.metrics import check_task, first_step
 from interp.results import Result
@@ -115,12 +115,8 @@ def restricted_logits(logits: torch.Tensor, key_freqs: list[int], sign: int = +1
 def _measures_one(m, task, key_freqs, sign) -> dict:
     """Every progress measure of one checkpoint, from one forward pass over the p x p grid."""
     dev = model_device(m)
-    was_training = m.training
-    m.eval()
-    try:
+    with eval_mode(m):
         logits = _grid_logits(m)  # [p, p, p], float64
-    finally:
-        m.train(was_training)
     p = m.p
     flat = logits.reshape(p * p, p)
     # the task's pairs live at row a * p + b of the full grid (division tables skip b = 0)

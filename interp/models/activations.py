@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from interp.errors import SpecError
+from interp.validation import check_choice
 
 ACTIVATIONS = {
     "relu": F.relu,
@@ -22,11 +22,9 @@ ACTIVATIONS = {
 }
 
 
-def activation(name: str, allowed=None, where: str = "activation"):
+def activation(name: str, allowed=None, where: str = "activation", fix: str | None = None):
     """The activation function called `name`; a SpecError naming the choices when it is unknown
-    (or not among `allowed`, the names a model family supports)."""
-    allowed = tuple(ACTIVATIONS) if allowed is None else tuple(allowed)
-    if name not in allowed:
-        spec, _, field = where.partition(".")
-        raise SpecError(spec, field or "name", name, f"one of {list(allowed)}")
+    (or not among `allowed`, the names a model family or a learner supports)."""
+    spec, _, field = where.partition(".")
+    check_choice(spec, field or "name", name, tuple(ACTIVATIONS) if allowed is None else tuple(allowed), fix)
     return ACTIVATIONS[name]

@@ -25,6 +25,7 @@ import torch
 
 from interp.checkpoints import load
 from interp.checkpoints.subject import resolve_subject
+from interp.device import eval_mode
 from interp.errors import ShapeError, SpecError
 from interp.metrics import all_logits
 from interp.tasks import Task, TaskSpec
@@ -122,12 +123,8 @@ def teacher_targets(
     model, own_task = resolve_subject(teacher, None, where="distill", need_task=False, device=device)
     task = student_task(model, own_task, task)
     idx = task.train_idx if inputs == "train" else torch.arange(len(task.inputs))  # [n]
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         logits = all_logits(model, task).double().cpu()[idx]  # [n, p]
-    finally:
-        model.train(was_training)
     probs = (logits / t).softmax(-1) if targets == "soft" else None  # [n, p]
     provenance = {
         "teacher_path": str(path) if path is not None else None,

@@ -15,16 +15,15 @@ what a student of soft targets can inherit beyond the memorised labels.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from circuits.partition import partition
-from interp.checkpoints import RUN_FILE, load
+from interp.checkpoints import RUN_FILE
 from interp.checkpoints.subject import resolve_subject
 from interp.errors import SpecError
 from interp.metrics import all_logits, evaluate

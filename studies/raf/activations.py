@@ -16,21 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from interp.errors import SpecError
-from interp.models.activations import ACTIVATIONS
+from interp.models.activations import activation as table_activation
 
 RAF_ACTIVATIONS = ("relu", "tanh", "erf", "sigmoid", "gelu", "silu", "quad", "linear")
 
 
-def activation(name, where: str = "activation"):
-    """The torch function called `name` (from the one table, interp.models.activations); a SpecError
-    listing the choices when it is not one the RAF learners take."""
-    if name not in RAF_ACTIVATIONS:
-        spec, _, field = where.partition(".")
-        raise SpecError(
-            spec, field or "activation", name, f"one of {list(RAF_ACTIVATIONS)}", "The paper's default is 'relu'."
-        )
-    return ACTIVATIONS[name]
+def activation(name, where: str = "activation.activation"):
+    """The torch function called `name` from the one table (interp.models.activations), among those the RAF
+    learners take."""
+    return table_activation(name, RAF_ACTIVATIONS, where, fix="The paper's default is 'relu'.")
 
 
 @dataclass(frozen=True)
