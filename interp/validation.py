@@ -34,14 +34,23 @@ def check_choice(where: str, name: str, value, choices: Collection, fix: str | N
 
 
 def check_int(
-    where: str, name: str, value, *, min_value: int | None = None, max_value: int | None = None, fix: str | None = None
+    where: str,
+    name: str,
+    value,
+    *,
+    min_value: int | None = None,
+    max_value: int | None = None,
+    expected: str | None = None,
+    fix: str | None = None,
 ) -> int:
-    """`value` as an int (an integral number, not a bool) within [min_value, max_value]."""
+    """`value` as an int (an integral number, not a bool) within [min_value, max_value]. `expected`
+    replaces the generic description ("a positive int") where the input has a meaning worth saying."""
+    expected = expected or _int_expectation(min_value, max_value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise SpecError(where, name, value, _int_expectation(min_value, max_value), fix)
+        raise SpecError(where, name, value, expected, fix)
     value = int(value)
     if (min_value is not None and value < min_value) or (max_value is not None and value > max_value):
-        raise SpecError(where, name, value, _int_expectation(min_value, max_value), fix)
+        raise SpecError(where, name, value, expected, fix)
     return value
 
 
@@ -54,12 +63,13 @@ def check_number(
     max_value: float | None = None,
     inclusive: bool | tuple[bool, bool] = True,
     finite: bool = True,
+    expected: str | None = None,
     fix: str | None = None,
 ) -> float:
     """`value` as a float (a real number, not a bool), finite unless `finite=False`, within the bounds
-    (`inclusive`: both ends, or (low, high) separately)."""
+    (`inclusive`: both ends, or (low, high) separately). `expected` replaces the generic description."""
     low_in, high_in = (inclusive, inclusive) if isinstance(inclusive, bool) else inclusive
-    expected = _number_expectation(min_value, max_value, low_in, high_in, finite)
+    expected = expected or _number_expectation(min_value, max_value, low_in, high_in, finite)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise SpecError(where, name, value, expected, fix)
     value = float(value)
@@ -73,10 +83,18 @@ def check_number(
 
 
 def check_fraction(
-    where: str, name: str, value, *, inclusive: bool | tuple[bool, bool] = True, fix: str | None = None
+    where: str,
+    name: str,
+    value,
+    *,
+    inclusive: bool | tuple[bool, bool] = True,
+    expected: str | None = None,
+    fix: str | None = None,
 ) -> float:
     """`value` as a float in [0, 1] (`inclusive` as for `check_number`, e.g. (True, False) for [0, 1))."""
-    return check_number(where, name, value, min_value=0.0, max_value=1.0, inclusive=inclusive, fix=fix)
+    return check_number(
+        where, name, value, min_value=0.0, max_value=1.0, inclusive=inclusive, expected=expected, fix=fix
+    )
 
 
 def check_type(where: str, name: str, value, types, expected: str, fix: str | None = None):
@@ -104,8 +122,8 @@ def _number_expectation(lo, hi, low_in, high_in, finite) -> str:
     kind = "a finite number" if finite else "a number"
     if lo is not None and hi is not None:
         return f"{kind} in {'[' if low_in else '('}{lo:g}, {hi:g}{']' if high_in else ')'}"
-    if lo == 0 and not low_in:
-        return "a positive finite number" if finite else "a positive number"
+    if lo == 0:
+        return ("a positive" if not low_in else "a non-negative") + (" finite number" if finite else " number")
     if lo is not None:
         return f"{kind} {'>=' if low_in else '>'} {lo:g}"
     if hi is not None:

@@ -160,7 +160,10 @@ def test_transformer_trains_and_its_history_matches_evaluate(tmp_path):
     assert run.history[-1]["train_loss"] < run.history[0]["train_loss"]
     ckpt = load(tmp_path / "tf")
     assert ckpt.step == 40
-    assert evaluate(ckpt.model, task)["test_loss"] == pytest.approx(run.final["test_loss"], rel=1e-9)
+    # the engine's stacked forward and the model's own forward round float32 differently (another order
+    # of the same sums): the mean loss agrees to float32 rounding (measured 2.4e-9 relative on one CPU,
+    # below 1e-9 on another), not bit for bit
+    assert evaluate(ckpt.model, task)["test_loss"] == pytest.approx(run.final["test_loss"], rel=1e-6)
 
 
 def _flat(tensors: dict) -> torch.Tensor:

@@ -64,7 +64,9 @@ def test_float32_drift_over_300_steps_is_the_reference_drifting_from_itself(task
     # Training can amplify float32 rounding: after 300 steps the engine and the reference differ by
     # up to 6e-2 in some weights in these two cases. The reference differs from itself by as much
     # when it only sums each batch in reverse order, so the drift is the dynamics
-    # amplifying rounding, not the engine computing something else.
+    # amplifying rounding, not the engine computing something else. How much the two perturbations
+    # grow depends on the CPU's float32 kernels: the ratio engine / control (MLP AdamW) measured 1.0 and 5.2
+    # on two machines (bench/README.md); in float64 (above) the two agree to 1e-13.
     cfg = TrainConfig(steps=300, eval_every=100, batch_size=BATCHES[batch], device="cpu", **OPTIMIZERS[optimizer])
     engine = train(MODELS[model], task, cfg)
     reference = train_reference(MODELS[model], task, cfg)
@@ -72,7 +74,7 @@ def test_float32_drift_over_300_steps_is_the_reference_drifting_from_itself(task
     engine_drift = weight_difference(engine.model, reference.model)
     rounding_drift = weight_difference(other_rounding, reference.model)
     assert rounding_drift > 1e-3  # this case does amplify rounding far beyond one step's
-    assert engine_drift <= 4 * rounding_drift
+    assert engine_drift <= 8 * rounding_drift
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

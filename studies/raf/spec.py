@@ -9,24 +9,16 @@ what was passed, what was expected and what to do; `simulate` and `state_evoluti
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from interp.errors import SpecError
+from interp.validation import check_choice, check_fraction, check_int, check_number
 
 LEARNERS = ("linear", "kernel", "random_features", "two_layer", "bayes_optimal")
 SIMULATED = ("linear", "kernel", "random_features", "two_layer")
 THEORY = ("linear", "kernel", "random_features", "bayes_optimal")
 LOSSES = ("square", "hinge")
 KERNELS = ("arccos", "gaussian_equivalent", "rbf")
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True)
@@ -42,17 +34,16 @@ class RAFSpec:
     def __post_init__(self):
         check_alpha(self.alpha, "RAFSpec")
         check_epsilon(self.epsilon, "RAFSpec")
-        if not _is_int(self.d) or self.d < 1:
-            raise SpecError("RAFSpec", "d", self.d, "a positive int (input dimension)", "Use e.g. d=400.")
+        check_int(
+            "RAFSpec", "d", self.d, min_value=1, expected="a positive int (input dimension)", fix="Use e.g. d=400."
+        )
         if self.n < 1:
             raise SpecError(
                 "RAFSpec", "alpha", self.alpha, f"alpha * d >= 0.5 so that n = round(alpha * d) >= 1 (d = {self.d})",
                 "Increase alpha or d.",
             )  # fmt: skip
-        if not _is_int(self.n_test) or self.n_test < 1:
-            raise SpecError("RAFSpec", "n_test", self.n_test, "a positive int", "The paper's estimates use 10_000.")
-        if not _is_int(self.seed) or self.seed < 0:
-            raise SpecError("RAFSpec", "seed", self.seed, "a non-negative int")
+        check_int("RAFSpec", "n_test", self.n_test, min_value=1, fix="The paper's estimates use 10_000.")
+        check_int("RAFSpec", "seed", self.seed, min_value=0)
 
     @property
     def n(self) -> int:
@@ -67,21 +58,18 @@ class RAFSpec:
 
 def check_alpha(alpha, where: str) -> float:
     """A positive sample ratio alpha = n / d."""
-    if not _is_number(alpha) or alpha <= 0:
-        raise SpecError(
-            where, "alpha", alpha, "a positive number (n = alpha * d training samples)", "Use e.g. alpha=2.0."
-        )
-    return float(alpha)
+    return check_number(
+        where, "alpha", alpha, min_value=0, inclusive=False,
+        expected="a positive number (n = alpha * d training samples)", fix="Use e.g. alpha=2.0.",
+    )  # fmt: skip
 
 
 def check_epsilon(epsilon, where: str) -> float:
     """A fact fraction in [0, 1]."""
-    if not _is_number(epsilon) or not 0 <= epsilon <= 1:
-        raise SpecError(
-            where, "epsilon", epsilon, "a fraction of facts in [0, 1]",
-            "epsilon=0 is the teacher-student perceptron, epsilon=1 Gardner's random labels; the paper uses 0.2.",
-        )  # fmt: skip
-    return float(epsilon)
+    return check_fraction(
+        where, "epsilon", epsilon, expected="a fraction of facts in [0, 1]",
+        fix="epsilon=0 is the teacher-student perceptron, epsilon=1 Gardner's random labels; the paper uses 0.2.",
+    )  # fmt: skip
 
 
 def check_learner(learner, allowed: tuple, where: str) -> str:
@@ -104,18 +92,15 @@ def check_learner(learner, allowed: tuple, where: str) -> str:
 
 def check_loss(loss, where: str) -> str:
     """'square' or 'hinge'."""
-    if loss not in LOSSES:
-        raise SpecError(where, "loss", loss, f"one of {list(LOSSES)}", "'square' is ridge regression, 'hinge' the SVM.")
-    return loss
+    return check_choice(where, "loss", loss, LOSSES, "'square' is ridge regression, 'hinge' the SVM.")
 
 
 def check_lam(lam, where: str, loss: str, learner: str) -> float:
     """A non-negative ridge / SVM penalty; zero only where its limit is a well-defined solver."""
-    if not _is_number(lam) or lam < 0:
-        raise SpecError(
-            where, "lam", lam, "a non-negative number (the l2 penalty lam/2 ||w||^2)",
-            "Use lam=0 for the min-norm interpolator (square loss) or a small lam such as 1e-3.",
-        )  # fmt: skip
+    lam = check_number(
+        where, "lam", lam, min_value=0, expected="a non-negative number (the l2 penalty lam/2 ||w||^2)",
+        fix="Use lam=0 for the min-norm interpolator (square loss) or a small lam such as 1e-3.",
+    )  # fmt: skip
     if lam == 0 and (loss == "hinge" or learner == "random_features"):
         what = "the hinge loss (the SVM needs C = 1/lam finite)" if loss == "hinge" else "random features"
         raise SpecError(
@@ -134,12 +119,11 @@ def check_kappa(kappa, where: str, learner: str) -> float | None:
                 "Pass kappa only with learner='random_features' or 'two_layer'.",
             )  # fmt: skip
         return None
-    if not _is_number(kappa) or kappa <= 0:
-        raise SpecError(
-            where, "kappa", kappa, f"a positive width ratio p / d for learner={learner!r}",
-            "Use e.g. kappa=2.0 (p = 2 d features); the double-descent peak sits at kappa = alpha.",
-        )  # fmt: skip
-    return float(kappa)
+    return check_number(
+        where, "kappa", kappa, min_value=0, inclusive=False,
+        expected=f"a positive width ratio p / d for learner={learner!r}",
+        fix="Use e.g. kappa=2.0 (p = 2 d features); the double-descent peak sits at kappa = alpha.",
+    )  # fmt: skip
 
 
 def check_kernel(kernel, activation: str, where: str, learner: str = "kernel") -> str | None:
@@ -153,8 +137,7 @@ def check_kernel(kernel, activation: str, where: str, learner: str = "kernel") -
         return None
     if kernel is None:
         return "arccos" if activation == "relu" else "gaussian_equivalent"
-    if kernel not in KERNELS:
-        raise SpecError(where, "kernel", kernel, f"one of {list(KERNELS)} or None")
+    check_choice(where, "kernel", kernel, KERNELS, "Or None: the activation's own kernel.")
     if kernel == "arccos" and activation != "relu":
         raise SpecError(
             where, "kernel", kernel, "'arccos' only with activation='relu' (the arc-cosine kernel is ReLU's)",
@@ -165,8 +148,7 @@ def check_kernel(kernel, activation: str, where: str, learner: str = "kernel") -
 
 def check_rbf_eta(eta, where: str) -> float:
     """A positive RBF bandwidth factor."""
-    if not _is_number(eta) or eta <= 0:
-        raise SpecError(
-            where, "rbf_eta", eta, "a positive bandwidth factor (k = exp(-eta |x - x'|^2 / (2 d)))", "Use e.g. 1.0."
-        )
-    return float(eta)
+    return check_number(
+        where, "rbf_eta", eta, min_value=0, inclusive=False,
+        expected="a positive bandwidth factor (k = exp(-eta |x - x'|^2 / (2 d)))", fix="Use e.g. 1.0.",
+    )  # fmt: skip
