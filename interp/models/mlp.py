@@ -65,6 +65,10 @@ class MLPConfig:
         """The family and size, for run names: "mlp,width=512"."""
         return f"{self.family},width={self.width}"
 
+    def describe(self) -> str:
+        """The architecture in words, for pages: "MLP width 512, relu"."""
+        return f"MLP width {self.width}, {self.act}"
+
 
 class MLP(Pretrained, HookedModel):
     """Hookable two-layer MLP. Hooks: hook_in_a, hook_in_b ([batch, width] contributions of each

@@ -87,6 +87,10 @@ class TransformerConfig:
         """The family and size, for run names: "transformer,d_model=128,d_mlp=512"."""
         return f"{self.family},d_model={self.d_model},d_mlp={self.d_mlp}"
 
+    def describe(self) -> str:
+        """The architecture in words, for pages: "1-layer transformer, d_model 128"."""
+        return f"{self.n_layers}-layer transformer, d_model {self.d_model}"
+
     def hooked_transformer_config(self) -> dict:
         """The HookedTransformerConfig fields of the same architecture (attention_rate must be 1)."""
         return dict(

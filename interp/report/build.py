@@ -96,12 +96,7 @@ def build_report(
 
 def _subtitle(subject: Subject) -> str:
     spec = subject.task.spec
-    cfg = subject.checkpoint.model_config
-    arch = (
-        f"MLP width {cfg.width}, {cfg.act}"
-        if cfg.family == "mlp"
-        else f"{cfg.n_layers}-layer transformer, d_model {cfg.d_model}"
-    )
+    arch = subject.checkpoint.model_config.describe()
     noise = f", {spec.label_noise:.0%} label noise" if spec.label_noise else ""
     return f"{spec.op} mod {spec.p}{noise}; {arch}; step {subject.checkpoint.step}"
 

@@ -20,12 +20,12 @@ def patching(subject: Subject, sec: Section) -> dict:
     """Activation patching of a transformer (clean answer logit difference recovered when one
     component's clean activation is patched into a run with `a` corrupted): the residual stream
     per layer and position, and each head's output per position."""
-    if subject.family != "transformer":
+    if not hasattr(subject.model, "head_hook"):
         sec.not_applicable(
-            "Activation patching by position and head applies to transformers; this two-layer MLP has neither "
-            "(see the ablation section for the effect of each group of neurons)."
+            f"Activation patching by position and head applies to models with attention; this {subject.family} has "
+            "neither positions nor heads (see the ablation section for the effect of each group of neurons)."
         )
-        return {"applicable": False, "reason": "not a transformer"}
+        return {"applicable": False, "reason": f"no attention heads ({subject.family})"}
     model, task = subject.model, subject.task
     resid = activation_patch(model, task, hook="resid_pre", per="pos", corruption="a", n_pairs=PATCH_PAIRS)
     heads = activation_patch(model, task, hook="z", per="head_pos", corruption="a", n_pairs=PATCH_PAIRS)
