@@ -89,4 +89,7 @@ def is_transformer(model) -> bool:
 
 def hidden_activation(model):
     """The activation function of the model's hidden neurons (the MLP's, or the last transformer block's)."""
-    return model.blocks[-1].mlp.act if is_transformer(model) else model.act
+    if not is_transformer(model):
+        return model.act
+    model.require_mlp("hidden_activation")
+    return model.blocks[-1].mlp.act

@@ -24,8 +24,20 @@ class HookedModel(HookedRootModule):
 
     def run_with_cache(self, *model_args, return_cache_object: bool = True, remove_batch_dim: bool = False, **kwargs):
         """Run the model and cache every hook (or `names_filter`'s): (output, cache). The cache is a
-        TransformerLens `ActivationCache` (a plain dict with return_cache_object=False)."""
-        out, cache_dict = super().run_with_cache(*model_args, remove_batch_dim=remove_batch_dim, **kwargs)
+        TransformerLens `ActivationCache` (a plain dict with return_cache_object=False). With
+        incl_bwd=True the output is backpropagated and each hook's gradient cached as "<hook name>_grad",
+        as in TransformerLens: the output must then be a scalar (return_type="loss")."""
+        try:
+            out, cache_dict = super().run_with_cache(*model_args, remove_batch_dim=remove_batch_dim, **kwargs)
+        except (RuntimeError, AttributeError) as exc:
+            not_scalar = "scalar outputs" in str(exc) or "backward" in str(exc)
+            if not (kwargs.get("incl_bwd") and not_scalar):
+                raise
+            raise RuntimeError(
+                "run_with_cache(incl_bwd=True) backpropagates the model's output, so it must be a scalar, as in "
+                "TransformerLens: pass return_type='loss' with inputs that carry the answer (tokens `a b = c`, "
+                "model.to_tokens('3 5 = 8'), or labels=...), and loss_per_token=False."
+            ) from exc
         if not return_cache_object:
             return out, cache_dict
         return out, ActivationCache(cache_dict, self, has_batch_dim=not remove_batch_dim)
