@@ -5,6 +5,8 @@ It uses only what TransformerLens 3.x and 4.x both have; .ci/run runs it under b
 3.9 in a second environment).
 """
 
+import functools
+
 import pytest
 import torch
 import transformer_lens.patching as patching
@@ -145,27 +147,13 @@ def test_a_transformer_lens_metric_runs_unchanged_in_activation_patch(notebook):
 
 def test_a_metric_that_reads_neither_logits_shape_is_a_clear_error(notebook):
     model, task, clean, corrupted, *_ = notebook
+    patch = functools.partial(
+        activation_patch, model, task, hook="resid_pre", per="pos", clean_pairs=clean, corrupted_pairs=corrupted
+    )
     with pytest.raises(ShapeError, match=r"answer logits \[batch, p\].*IndexError.*model's logits \[batch, pos"):
-        activation_patch(
-            model,
-            task,
-            hook="resid_pre",
-            per="pos",
-            clean_pairs=clean,
-            corrupted_pairs=corrupted,
-            metric=lambda logits: logits[:, -1, 0, 0].mean(),
-        )
+        patch(metric=lambda logits: logits[:, -1, 0, 0].mean())
     with pytest.raises(ShapeError, match=r"metric_logits='model'"):
-        activation_patch(
-            model,
-            task,
-            hook="resid_pre",
-            per="pos",
-            clean_pairs=clean,
-            corrupted_pairs=corrupted,
-            metric=lambda logits: logits[:, -1, 0].mean(),
-            metric_logits="answer",
-        )
+        patch(metric=lambda logits: logits[:, -1, 0].mean(), metric_logits="answer")
 
 
 def test_the_mlp_cache_reads_its_hidden_layer_and_says_what_does_not_apply():

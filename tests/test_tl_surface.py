@@ -101,6 +101,8 @@ def test_gradient_cache_holds_the_gradients_of_the_loss_under_transformer_lens_n
     torch.testing.assert_close(cache["blocks.0.hook_resid_mid_grad"], grad)
     with pytest.raises(RuntimeError, match="return_type='loss'"):
         model.run_with_cache(tokens[:, :-1], incl_bwd=True)  # logits: no scalar to backpropagate
+    with torch.no_grad(), pytest.raises(RuntimeError, match="enable_grad"):
+        model.run_with_cache(tokens, return_type="loss", incl_bwd=True)
 
 
 def test_start_and_stop_at_layer_split_the_forward_pass_as_transformer_lens_does(task):

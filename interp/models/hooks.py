@@ -7,6 +7,8 @@ HookedTransformer); 3.x exposes them from `transformer_lens.hook_points`.
 
 from __future__ import annotations
 
+import torch
+
 try:  # TransformerLens >= 4
     from transformer_lens.HookedRootModule import HookedRootModule
 except ImportError:  # TransformerLens 3.x
@@ -27,6 +29,11 @@ class HookedModel(HookedRootModule):
         TransformerLens `ActivationCache` (a plain dict with return_cache_object=False). With
         incl_bwd=True the output is backpropagated and each hook's gradient cached as "<hook name>_grad",
         as in TransformerLens: the output must then be a scalar (return_type="loss")."""
+        if kwargs.get("incl_bwd") and not torch.is_grad_enabled():
+            raise RuntimeError(
+                "run_with_cache(incl_bwd=True) backpropagates, but gradients are off here (torch.no_grad() or "
+                "torch.set_grad_enabled(False)): run it inside `with torch.enable_grad():`."
+            )
         try:
             out, cache_dict = super().run_with_cache(*model_args, remove_batch_dim=remove_batch_dim, **kwargs)
         except (RuntimeError, AttributeError) as exc:

@@ -149,6 +149,8 @@ class TokensMixin:
     """TransformerLens's tokens helpers over `problem_tokens(rows)` and `token_strings(tokens)`, which
     each model defines."""
 
+    tokenizer = None  # as a HookedTransformer built without one: problems are read by to_tokens
+
     def to_tokens(self, input, prepend_bos=None, padding_side=None, move_to_device: bool = True, truncate: bool = True):
         """The model's input for problems written as text (`"3 5 ="`, `"3 + 5 = 8"`, a list of them) or
         given as rows (a, b) / (a, b, c), as HookedTransformer.to_tokens: [batch, pos]. A problem with
