@@ -87,7 +87,10 @@ def resolve_hooks(model, hook: str, layers=None) -> list[tuple[int | None, str]]
             bad = [lay for lay in layers if not 0 <= int(lay) < n_layers]
             if bad:
                 raise SpecError("activation_patch", "layers", layers, f"layer indices in [0, {n_layers})")
-            return [(int(lay), TRANSFORMER_BLOCK_HOOKS[hook].format(l=int(lay))) for lay in layers]
+            out = [(int(lay), TRANSFORMER_BLOCK_HOOKS[hook].format(l=int(lay))) for lay in layers]
+            if any(name not in names for _, name in out):  # an attention-only model has no MLP hooks
+                raise SpecError("hook", "name", hook, f"a hook this model has (attn_only={model.cfg.attn_only})")
+            return out
         short = sorted(TRANSFORMER_BLOCK_HOOKS) + sorted(TRANSFORMER_GLOBAL_HOOKS)
     else:
         if hook in MLP_HOOKS:

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from transformer_lens.FactoredMatrix import FactoredMatrix
 
+from circuits.patching import activation_patch
 from interp import Task, TaskSpec, zoo
 from interp.errors import ShapeError, SpecError
 from interp.models import MLPConfig, TransformerConfig, build_model, hidden_activation
@@ -213,3 +214,7 @@ def test_an_attention_only_transformer_runs_caches_and_refuses_neuron_analyses(t
     for what in (lambda: model.neuron_hook, model.neuron_out_weights, lambda: hidden_activation(model)):
         with pytest.raises(SpecError, match="attention-only"):
             what()
+    heads = activation_patch(model, task, hook="z", per="head", n_pairs=8)  # attention analyses run
+    assert heads.values.shape == (2, 2)
+    with pytest.raises(SpecError, match="attn_only=True"):
+        activation_patch(model, task, hook="post", n_pairs=8)
