@@ -109,5 +109,5 @@ def test_mlp_weights_and_attn_only_that_disagree_are_named(tmp_path):
 def test_a_folder_of_another_librarys_config_is_named(tmp_path):
     model = build_model(TransformerConfig(**SMALL), seed=0)
     folder = hooked_transformer_folder(tmp_path, model, {"model_type": "gpt2", "n_embd": 16})
-    with pytest.raises(CheckpointError, match="neither a grokscope model config.*model_type='gpt2'"):
+    with pytest.raises(CheckpointError, match="not a grokscope model config.*model_type='gpt2'"):
         load(folder)

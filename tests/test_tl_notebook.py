@@ -115,33 +115,15 @@ def test_a_transformer_lens_metric_runs_unchanged_in_activation_patch(notebook):
         "z": patching.get_act_patch_attn_head_out_all_pos(model, corrupted_tokens, cache, logit_diff),
         "post": patching.get_act_patch_mlp_out(model, corrupted_tokens, cache, logit_diff),
     }
+    patch = functools.partial(activation_patch, model, task, clean_pairs=clean, corrupted_pairs=corrupted)
     for hook, per, tl_name in (("resid_pre", "pos", "resid_pre"), ("z", "head", "z"), ("mlp_out", "pos", "post")):
-        ours = activation_patch(
-            model, task, hook=hook, per=per, clean_pairs=clean, corrupted_pairs=corrupted, metric=logit_diff
-        )
+        ours = patch(hook=hook, per=per, metric=logit_diff)
         torch.testing.assert_close(ours.values, theirs[tl_name].float(), atol=1e-3, rtol=1e-4)
     # the same metric at the answer position only (ours), and the closed form at a neuron hook agree with it
     for hook, per in (("resid_pre", "pos"), ("post", "neuron")):
-        tl = activation_patch(
-            model,
-            task,
-            hook=hook,
-            per=per,
-            clean_pairs=clean,
-            corrupted_pairs=corrupted,
-            metric=logit_diff,
-            metric_logits="model",
-        )
-        answer = activation_patch(
-            model,
-            task,
-            hook=hook,
-            per=per,
-            clean_pairs=clean,
-            corrupted_pairs=corrupted,
-            metric="logit_diff",
-            reduce="mean",
-        )
+        tl = patch(hook=hook, per=per, metric=logit_diff, metric_logits="model")
+        answer = patch(hook=hook, per=per, metric="logit_diff", reduce="mean")
+        assert tl.method == answer.method
         torch.testing.assert_close(tl.values, answer.values, atol=1e-3, rtol=1e-4)
 
 

@@ -122,7 +122,7 @@ def pretrained_folder_layout(directory: Path) -> str:
     if is_hooked_transformer_config(doc):
         return "hooked_transformer"
     raise CheckpointError(
-        f"{directory / CONFIG_NAME} is neither a grokscope model config (no 'family' key) nor a HookedTransformerConfig "
+        f"{directory / CONFIG_NAME} is not a grokscope model config (no 'family' key) nor a HookedTransformerConfig "
         f"(it lacks {[k for k in REQUIRED_FIELDS if k not in doc]}"
         + (f"; model_type={doc['model_type']!r}" if "model_type" in doc else "")
         + "). grokscope reads its own save_pretrained folders and HookedTransformer state dicts with their "

@@ -112,9 +112,9 @@ class Transformer(TokensMixin, Pretrained, HookedModel):
             answer), "both" (`Output(logits, loss)`) or None. The answers are the last column of tokens
             [batch, n_ctx + 1] (`a b = c`, the model reads the first n_ctx) or `labels` [batch].
         loss_per_token: the loss of each sequence, [batch, 1], instead of the mean.
-        start_at_layer / stop_at_layer: run blocks[start_at_layer:stop_at_layer] only; `input` is then
-            the residual stream [batch, pos, d_model] (pass `tokens=` for the loss), and stop_at_layer
-            returns the residual stream, as HookedTransformer.
+        start_at_layer / stop_at_layer: run blocks[start_at_layer:stop_at_layer] only, as
+            HookedTransformer: with start_at_layer `input` is the residual stream [batch, pos, d_model]
+            (pass `tokens=` for the loss); with stop_at_layer the residual stream is returned.
         input may also be problems as text (`"3 5 ="`), as `to_tokens` reads them.
         last_only: compute the last layer at the final position only (logits [batch, 1, p]).
         """
