@@ -20,6 +20,11 @@ __all__ = [
 CORRUPTIONS = ("a", "b", "both")
 METRICS = ("logit_diff", "logprob", "accuracy")
 REDUCTIONS = ("scalar", "mean", "none")  # TransformerLens 4's `reduce`
+# What a metric function reads: the answer position's logits [batch, p] ("answer"), the model's own
+# output [batch, pos, d_vocab_out] as TransformerLens's patching passes it ("model"), or whichever it
+# reads ("auto": the answer logits first).
+METRIC_LOGITS = ("auto", "answer", "model")
+LOGITS_SHAPES = {"answer": "the answer logits [batch, p]", "model": "the model's logits [batch, pos, d_vocab_out]"}
 
 
 def pair_index_grid(task) -> torch.Tensor:
@@ -113,18 +118,19 @@ def builtin_metric(name: str, clean_answer: torch.Tensor, corrupted_answer: torc
     raise SpecError("activation_patch", "metric", name, f"one of {list(METRICS)} or a function of logits [batch, p]")
 
 
-def user_metric(fn: Callable, per_example: bool) -> Callable:
-    """The user's function of logits [B, p] (-> a scalar, or [B] when per_example) applied to logits
-    [B, p] or [k, B, p] (-> [] / [B], or [k] / [k, B]): one torch.func.vmap call over the k variants,
-    or a loop over them when fn is not vmappable."""
+def user_metric(fn: Callable, per_example: bool, event_ndim: int = 1) -> Callable:
+    """The user's function of logits [B, p] (event_ndim=1; [B, pos, p] with event_ndim=2) -> a scalar,
+    or [B] when per_example, applied to logits [B, ...] or [k, B, ...] (-> [] / [B], or [k] / [k, B]):
+    one torch.func.vmap call over the k variants, or a loop over them when fn is not vmappable."""
     tail = "[batch]" if per_example else "a scalar"
+    shape = "[batch, p]" if event_ndim == 1 else "[batch, pos, p]"
 
     def one(lg: torch.Tensor) -> torch.Tensor:
         out = torch.as_tensor(fn(lg), dtype=torch.float32, device=lg.device)
         return out if per_example else out.reshape(())
 
     def batched(lg: torch.Tensor) -> torch.Tensor:
-        if lg.ndim == 2:
+        if lg.ndim == event_ndim + 1:
             out = one(lg)
         else:
             try:
@@ -132,12 +138,37 @@ def user_metric(fn: Callable, per_example: bool) -> Callable:
             except Exception:  # e.g. .item() inside fn; the loop is over variants, not forward passes
                 out = torch.stack([one(x) for x in lg])
         out = torch.as_tensor(out).float()
-        expected = lg.shape[:-1] if per_example else lg.shape[:-2]
+        expected = lg.shape[:-event_ndim] if per_example else lg.shape[: -event_ndim - 1]
         if out.shape != expected:
             raise ShapeError(
-                f"the patching metric must return {tail} for logits [batch, p] (reduce='scalar' wants a scalar, "
-                f"'mean' and 'none' one value per example), got shape {list(out.shape[lg.ndim - 2 :])}."
+                f"the patching metric must return {tail} for logits {shape} (reduce='scalar' wants a scalar, "
+                f"'mean' and 'none' one value per example), got shape {list(out.shape[lg.ndim - event_ndim - 1 :])}."
             )
         return out
 
     return batched
+
+
+def resolve_user_metric(fn: Callable, per_example: bool, metric_logits: str, examples: dict) -> tuple[Callable, str]:
+    """(metric over logits [..., B, p] or [..., B, pos, p], "answer" or "model"): the user's function,
+    tried on `examples` ({"answer": logits [B, p], "model": logits [B, pos, p]}) in the order
+    `metric_logits` allows; a ShapeError naming the shapes tried and what each call raised."""
+    if metric_logits not in METRIC_LOGITS:
+        raise SpecError("activation_patch", "metric_logits", metric_logits, f"one of {list(METRIC_LOGITS)}")
+    order = ("answer", "model") if metric_logits == "auto" else (metric_logits,)
+    failures = []
+    for mode in order:
+        candidate = user_metric(fn, per_example, examples[mode].ndim - 1)
+        try:
+            candidate(examples[mode])
+        except Exception as exc:  # the user's function: any error means it cannot read this shape
+            failures.append(f"on {LOGITS_SHAPES[mode]} it raised {type(exc).__name__}: {exc}")
+            continue
+        return candidate, mode
+    raise ShapeError(
+        "activation_patch could not apply the metric: "
+        + "; ".join(failures)
+        + ". It calls metric(logits) with the answer position's logits [batch, p] (metric_logits='answer') or "
+        "with the model's logits [batch, pos, d_vocab_out] as TransformerLens's patching does "
+        "(metric_logits='model'); write the function for one of them."
+    )

@@ -33,13 +33,14 @@ import torch
 
 from circuits.patch_inputs import (
     CORRUPTIONS,
+    METRIC_LOGITS,
     METRICS,
     REDUCTIONS,
     answers,
     builtin_metric,
     corrupt_pairs,
     patch_pairs,
-    user_metric,
+    resolve_user_metric,
 )
 from circuits.patch_result import PatchResult, bootstrap_ci
 from interp.checkpoints.subject import resolve_subject
@@ -62,6 +63,7 @@ from interp.interventions import (
 
 __all__ = [
     "CORRUPTIONS",
+    "METRIC_LOGITS",
     "METRICS",
     "PatchResult",
     "activation_patch",
@@ -141,7 +143,10 @@ def variant_masks(lay: str, shape: tuple[int, ...], per: str, neuron_sets, hook_
 
 
 def closed_form_patch(masks, src_act, tgt_act, tgt_logits, readout, transform, metric_fn) -> torch.Tensor:
-    """Metric [K] (or [K, B] per example) of the patched logits tgt_logits + (mask_k * (f(src) - f(tgt))) @ readout."""
+    """Metric [K] (or [K, B] per example) of the patched logits tgt_logits + (mask_k * (f(src) - f(tgt))) @ readout,
+    at the answer position (tgt_logits [B, p]) or at every position (tgt_logits [B, pos, p])."""
+    if tgt_logits.ndim == 3:
+        return closed_form_patch_all_positions(masks, src_act, tgt_act, tgt_logits, readout, transform, metric_fn)
     delta = answer_position(transform(src_act) - transform(tgt_act))  # [B, n] at the answer position
     m = masks[:, -1] if masks.ndim == 3 else masks  # [K, n]
     m = m.to(delta.device)
@@ -161,6 +166,20 @@ def closed_form_patch(masks, src_act, tgt_act, tgt_logits, readout, transform, m
     return torch.cat(out)
 
 
+def closed_form_patch_all_positions(masks, src_act, tgt_act, tgt_logits, readout, transform, metric_fn):
+    """closed_form_patch with the logits of every position: masks [K, pos, n], activations [B, pos, n],
+    tgt_logits [B, pos, p] -> the metric of the patched logits [k, B, pos, p], k variants at a time."""
+    delta = transform(src_act) - transform(tgt_act)  # [B, pos, n]
+    m = masks.to(device=delta.device, dtype=delta.dtype)  # [K, pos, n]
+    K, B, pos, n = m.shape[0], delta.shape[0], delta.shape[1], delta.shape[2]
+    chunk = closed_form_chunk(K, B, pos * max(n, readout.shape[1]))
+    out = []
+    for start in range(0, K, chunk):
+        logits = tgt_logits[None] + torch.einsum("kqn,bqn,np->kbqp", m[start : start + chunk], delta, readout)
+        out.append(metric_fn(logits))
+    return torch.cat(out)
+
+
 @dataclass(frozen=True)
 class PatchRuns:
     """The two unpatched runs of a patching experiment, cached at the patched hooks, and its metric."""
@@ -168,43 +187,63 @@ class PatchRuns:
     source_cache: dict
     target_cache: dict
     target_pairs: torch.Tensor  # [B, 2] on the model's device
-    target_logits: torch.Tensor  # [B, p]
+    target_logits: torch.Tensor  # [B, p], or [B, pos, p] when the metric reads every position
     source_logits: torch.Tensor
-    metric_fn: Callable  # logits [..., B, p] -> [..., B] per example, or [...] (reduce="scalar")
+    metric_fn: Callable  # logits [..., B, (pos,) p] -> [..., B] per example, or [...] (reduce="scalar")
     metric_name: str
+    all_positions: bool = False  # the metric reads the model's logits at every position (TransformerLens's)
 
 
-def check_options(per: str, direction: str, method: str, reduce: str) -> None:
+def check_options(per: str, direction: str, method: str, reduce: str, metric_logits: str = "auto") -> None:
     """A SpecError for any option of activation_patch outside its choices."""
     for name, value, choices in (
         ("per", per, PER),
         ("direction", direction, DIRECTIONS),
         ("method", method, METHODS),
         ("reduce", reduce, REDUCTIONS),
+        ("metric_logits", metric_logits, METRIC_LOGITS),
     ):
         if value not in choices:
             raise SpecError("activation_patch", name, value, f"one of {list(choices)}")
 
 
-def patch_runs(model, task, clean, corrupted, hook_names, metric, direction, reduce, max_rows) -> PatchRuns:
+def patch_runs(
+    model, task, clean, corrupted, hook_names, metric, direction, reduce, max_rows, metric_logits="auto"
+) -> PatchRuns:
     """Cache the clean and corrupted runs at `hook_names` and set up the metric (answers from the
-    task's table, or without a task the model's own argmax on each run)."""
+    task's table, or without a task the model's own argmax on each run). A metric function reads the
+    answer logits [B, p] or the model's logits [B, pos, p] (`metric_logits`, see resolve_user_metric)."""
     dev = model_device(model)
-    clean_logits, clean_cache = cache_hooks(model, clean.to(dev), hook_names, full=True, max_rows=max_rows)
-    corr_logits, corr_cache = cache_hooks(model, corrupted.to(dev), hook_names, full=True, max_rows=max_rows)
+    logits_hook = model.position_logits_hook if callable(metric) else None
+    names = list(dict.fromkeys([*hook_names, *([logits_hook] if logits_hook else [])]))
+    clean_logits, clean_cache = cache_hooks(model, clean.to(dev), names, full=True, max_rows=max_rows)
+    corr_logits, corr_cache = cache_hooks(model, corrupted.to(dev), names, full=True, max_rows=max_rows)
     if task is not None:
         clean_ans, corr_ans = answers(task, clean).to(dev), answers(task, corrupted).to(dev)
     else:
         clean_ans, corr_ans = clean_logits.argmax(-1), corr_logits.argmax(-1)
+    all_positions = False
     if callable(metric):
-        metric_fn, metric_name = user_metric(metric, reduce != "scalar"), getattr(metric, "__name__", "user")
+        examples = {"answer": corr_logits, "model": corr_cache[logits_hook] if logits_hook else corr_logits}
+        metric_fn, mode = resolve_user_metric(metric, reduce != "scalar", metric_logits, examples)
+        metric_name = getattr(metric, "__name__", "user")
+        if mode == "model" and logits_hook:  # the metric reads every position: so do the patched runs
+            all_positions = True
+            clean_logits, corr_logits = clean_cache[logits_hook], corr_cache[logits_hook]
     else:
         metric_fn, metric_name = builtin_metric(metric, clean_ans, corr_ans), metric
         if reduce == "scalar":
             metric_fn = lambda lg, per_example=metric_fn: per_example(lg).mean(-1)  # noqa: E731
     if direction == "denoise":
-        return PatchRuns(clean_cache, corr_cache, corrupted.to(dev), corr_logits, clean_logits, metric_fn, metric_name)
-    return PatchRuns(corr_cache, clean_cache, clean.to(dev), clean_logits, corr_logits, metric_fn, metric_name)
+        target = (corr_cache, corrupted.to(dev), corr_logits, clean_logits)
+        source_cache = clean_cache
+    else:
+        target = (clean_cache, clean.to(dev), clean_logits, corr_logits)
+        source_cache = corr_cache
+    target_cache, target_pairs, target_logits, source_logits = target
+    return PatchRuns(
+        source_cache, target_cache, target_pairs, target_logits, source_logits, metric_fn, metric_name, all_positions
+    )
 
 
 def expanded_batch_patch(model, name: str, masks: torch.Tensor, runs: PatchRuns, max_rows) -> tuple[torch.Tensor, int]:
@@ -226,8 +265,9 @@ def expanded_batch_patch(model, name: str, masks: torch.Tensor, runs: PatchRuns,
         len(masks),
         {name: edit},
         lambda lg, sl: runs.metric_fn(lg),
-        full=False,
+        full=runs.all_positions,
         max_rows=max_rows,
+        all_positions=runs.all_positions,
     )
     return torch.cat(chunks), len(chunks)
 
@@ -294,6 +334,7 @@ def activation_patch(
     n_pairs: int = 256,
     split: str = "all",
     metric: str | Callable = "logit_diff",
+    metric_logits: str = "auto",
     reduce: str = "scalar",
     direction: str = "denoise",
     method: str = "auto",
@@ -313,7 +354,13 @@ def activation_patch(
         give `clean_pairs` and `corrupted_pairs` [B, 2]; answers come from the task's table, or
         without a task from the model's own argmax on each run.
     metric: "logit_diff" (clean answer minus corrupted answer logit), "logprob" (clean answer
-        log-probability), "accuracy" (argmax = clean answer), or a function of logits [B, p].
+        log-probability), "accuracy" (argmax = clean answer), or a function of logits: the answer
+        position's logits [B, p], or the model's logits [B, pos, d_vocab_out] as TransformerLens's
+        patching functions pass them (so a TransformerLens metric works unchanged).
+    metric_logits: which logits a metric function reads: "answer" ([B, p]), "model" ([B, pos, p] on the
+        transformer: the patched runs then compute every position; the MLP's are [B, p] either way) or
+        "auto" (the default: "answer" if the function reads it, else "model"; a ShapeError says what
+        each call raised when it reads neither).
     reduce: as TransformerLens 4's: "scalar" (a user metric returns a scalar; values [*axes]), "mean"
         (it returns [B], averaged) or "none" (it returns [B], kept: values [*axes, B], for
         `PatchResult.stderr` and `bootstrap_ci`). The built-in metrics work with all three.
@@ -321,7 +368,7 @@ def activation_patch(
         "closed_form" or "expanded_batch".
     max_rows: rows per expanded forward pass (None: 4096 on CPU, 65536 on GPU).
     """
-    check_options(per, direction, method, reduce)
+    check_options(per, direction, method, reduce, metric_logits)
     model, task = resolve_subject(subject, task, where="activation_patch", need_task=False, device=device)
     with eval_mode(model):
         clean, corrupted, corruption_name = patch_pairs(
@@ -329,6 +376,6 @@ def activation_patch(
         )
         hook_pairs = resolve_hooks(model, hook, layers)
         hook_names = [name for _, name in hook_pairs]
-        runs = patch_runs(model, task, clean, corrupted, hook_names, metric, direction, reduce, max_rows)
+        runs = patch_runs(model, task, clean, corrupted, hook_names, metric, direction, reduce, max_rows, metric_logits)
         swept = [sweep_hook(model, name, runs, per, neuron_sets, method, max_rows) for name in hook_names]
         return patch_result(model, hook, hook_pairs, swept, runs, reduce, direction, per, corruption_name, len(clean))

@@ -54,10 +54,11 @@ def neuron_hook_name(model, hook: str | None) -> str:
     return model.neuron_hook_name(hook)
 
 
-def answer_logits(model, pairs: torch.Tensor, full: bool = True) -> torch.Tensor:
+def answer_logits(model, pairs: torch.Tensor, full: bool = True, all_positions: bool = False) -> torch.Tensor:
     """Logits [B, p] at the answer position. full=True runs every position of every layer (hooks see
-    [B, n_ctx, ...]); full=False the model's fast path (a transformer's last layer at position -1 only)."""
-    return model.answer_logits(pairs, full=full)
+    [B, n_ctx, ...]); full=False the model's fast path (a transformer's last layer at position -1 only).
+    all_positions=True: the logits at every position, [B, n_ctx, p] (what a transformer's model(tokens) returns)."""
+    return model.answer_logits(pairs, full=full, all_positions=all_positions)
 
 
 def linear_readout(model, hook_name: str):
@@ -152,13 +153,15 @@ def run_variants(
     reduce: Callable[[torch.Tensor, slice], torch.Tensor],
     full: bool = True,
     max_rows: int | None = DEFAULT_MAX_ROWS,
+    all_positions: bool = False,
 ) -> list[torch.Tensor]:
     """Run `n_variants` interventions on the same batch by expanding it: chunks of k variants go
     through one forward pass of k*B rows; at each hook in `edits`, edit(act [k, B, ...], variants)
     returns the edited activation. With one edited hook, the pass runs on B rows up to the hook's
     `expansion_point` and is repeated k times (variant-major) from there, so the shared upstream
     part is computed once. `reduce(logits [k, B, p], variants)` maps each chunk's logits to what is
-    kept. Returns the list of reduced chunks, in variant order."""
+    kept ([k, B, n_ctx, p] on the transformer with all_positions=True, which runs every position).
+    Returns the list of reduced chunks, in variant order."""
     B = len(pairs)
     k_max = max(1, min(n_variants, max_rows_for(model, max_rows) // max(B, 1)))
     out = []
@@ -187,8 +190,8 @@ def run_variants(
             k = sl.stop - sl.start
             current["variants"], current["k"] = sl, k
             rows = pairs if expand_at is not None else pairs.repeat(k, 1)
-            logits = answer_logits(model, rows, full=full)  # [k*B, p], variant-major
-            out.append(reduce(logits.reshape(k, B, -1), sl))
+            logits = answer_logits(model, rows, full=full, all_positions=all_positions)  # [k*B, (pos,) p]
+            out.append(reduce(logits.reshape(k, B, *logits.shape[1:]), sl))
     return out
 
 

@@ -160,7 +160,7 @@ def test_evaluate_splits_noisy_examples_by_given_and_true_labels(task):
 def test_bad_model_inputs_and_configs_give_clear_errors(task):
     mlp = build_model(MLPConfig(p=P, width=8))
     with pytest.raises(ShapeError, match=r"\[batch, 2\]"):
-        mlp(torch.zeros(5, 3, dtype=torch.long))
+        mlp(torch.zeros(5, 4, dtype=torch.long))  # [batch, 3] is (a, b, answer): see test_tl_surface.py
     with pytest.raises(ShapeError, match="must lie in"):
         mlp(torch.full((2, 2), P))
     other = Task(TaskSpec(op="x+y", p=13, frac_train=0.5))

@@ -5,6 +5,8 @@ It uses only what TransformerLens 3.x and 4.x both have; .ci/run runs it under b
 3.9 in a second environment).
 """
 
+import functools
+
 import pytest
 import torch
 import transformer_lens.patching as patching
@@ -13,7 +15,7 @@ from transformer_lens import ActivationCache
 from circuits.patching import activation_patch, corrupt_pairs
 from interp import Task, TaskSpec
 from interp.checkpoints import load
-from interp.errors import SpecError
+from interp.errors import ShapeError, SpecError
 from interp.models import MLPConfig, TransformerConfig, build_model
 
 PIZZA = "tests/data/zhong_pizza/model_h9m153uuh9.pt"  # Zhong et al.'s 2-layer pizza, p = 59
@@ -96,6 +98,44 @@ def test_transformer_lens_patching_runs_on_the_model_and_agrees_with_activation_
     ours = activation_patch(model, task, hook="pattern", per="head_pos", clean_pairs=clean, corrupted_pairs=corrupted)
     assert ours.axis_names == ("layer", "head", "pos") and pattern.shape == (2, 4, 2)
     torch.testing.assert_close(ours.values, pattern.float(), atol=1e-3, rtol=1e-4)
+
+
+def test_a_transformer_lens_metric_runs_unchanged_in_activation_patch(notebook):
+    model, task, clean, corrupted, answers, wrong = notebook
+    ar = torch.arange(BATCH)
+
+    def logit_diff(logits):  # TransformerLens's signature: logits [batch, pos, d_vocab]
+        return (logits[ar, -1, answers] - logits[ar, -1, wrong]).mean()
+
+    with torch.no_grad():
+        _, cache = model.run_with_cache(model.pair_tokens(clean))
+    corrupted_tokens = model.pair_tokens(corrupted)
+    theirs = {
+        "resid_pre": patching.get_act_patch_resid_pre(model, corrupted_tokens, cache, logit_diff),
+        "z": patching.get_act_patch_attn_head_out_all_pos(model, corrupted_tokens, cache, logit_diff),
+        "post": patching.get_act_patch_mlp_out(model, corrupted_tokens, cache, logit_diff),
+    }
+    patch = functools.partial(activation_patch, model, task, clean_pairs=clean, corrupted_pairs=corrupted)
+    for hook, per, tl_name in (("resid_pre", "pos", "resid_pre"), ("z", "head", "z"), ("mlp_out", "pos", "post")):
+        ours = patch(hook=hook, per=per, metric=logit_diff)
+        torch.testing.assert_close(ours.values, theirs[tl_name].float(), atol=1e-3, rtol=1e-4)
+    # the same metric at the answer position only (ours), and the closed form at a neuron hook agree with it
+    for hook, per in (("resid_pre", "pos"), ("post", "neuron")):
+        tl = patch(hook=hook, per=per, metric=logit_diff, metric_logits="model")
+        answer = patch(hook=hook, per=per, metric="logit_diff", reduce="mean")
+        assert tl.method == answer.method
+        torch.testing.assert_close(tl.values, answer.values, atol=1e-3, rtol=1e-4)
+
+
+def test_a_metric_that_reads_neither_logits_shape_is_a_clear_error(notebook):
+    model, task, clean, corrupted, *_ = notebook
+    patch = functools.partial(
+        activation_patch, model, task, hook="resid_pre", per="pos", clean_pairs=clean, corrupted_pairs=corrupted
+    )
+    with pytest.raises(ShapeError, match=r"answer logits \[batch, p\].*IndexError.*model's logits \[batch, pos"):
+        patch(metric=lambda logits: logits[:, -1, 0, 0].mean())
+    with pytest.raises(ShapeError, match=r"metric_logits='model'"):
+        patch(metric=lambda logits: logits[:, -1, 0].mean(), metric_logits="answer")
 
 
 def test_the_mlp_cache_reads_its_hidden_layer_and_says_what_does_not_apply():

@@ -157,10 +157,11 @@ def test_interrupted_sweep_resumes_to_the_same_weights(tmp_path):
             eq_token=False,
         ),
         TransformerConfig(p=11, d_model=16, n_heads=2, d_head=8, d_mlp=32, n_layers=2, attention_rate=0.0),
+        TransformerConfig(p=11, d_model=16, n_heads=2, d_head=8, n_layers=2, attn_only=True, normalization_type="LN"),
         MLPConfig(p=11, width=20, embed="learned", d_embed=5, bias=True, act="silu"),
         MLPConfig(p=11, width=20, tied=True, act="rev_relu"),
     ],
-    ids=["nanda", "2layer-ln-gelu", "zhong-alpha0.3", "pizza", "mlp-learned-bias", "mlp-tied"],
+    ids=["nanda", "2layer-ln-gelu", "zhong-alpha0.3", "pizza", "attn-only-ln", "mlp-learned-bias", "mlp-tied"],
 )
 def test_batched_forward_gives_each_models_own_logits(cfg):
     from interp.models import build_model

@@ -10,7 +10,9 @@ sniffed from the path and the file when not given):
 - "pretrained": a directory written by save_pretrained (config.json + model.safetensors);
 - "progress_measures": the progress-measures paper's full_run_data.pth (Nanda et al. 2023);
 - "zhong": Zhong et al. 2023's model_RUNID.pt, with config_RUNID.json beside it or `config=`;
-- "hooked_transformer": a TransformerLens HookedTransformer state dict with `config=` and `task=`.
+- "hooked_transformer": a TransformerLens HookedTransformer state dict with `config=` and `task=`; also
+  a folder of model.safetensors + config.json whose config is a HookedTransformerConfig (its required
+  fields and no "family") rather than grokscope's.
 """
 
 from __future__ import annotations
@@ -29,9 +31,14 @@ from interp.checkpoints.format import (
     read_run_json,
     run_steps,
 )
-from interp.checkpoints.importers.hooked_transformer import import_hooked_transformer, is_hooked_transformer_state_dict
+from interp.checkpoints.importers.hooked_transformer import (
+    REQUIRED_FIELDS,
+    import_hooked_transformer,
+    is_hooked_transformer_config,
+    is_hooked_transformer_state_dict,
+)
 from interp.checkpoints.importers.progress_measures import import_progress_measures
-from interp.checkpoints.importers.state_dicts import TORCH_SUFFIXES, read_state_dict
+from interp.checkpoints.importers.state_dicts import TORCH_SUFFIXES, read_json_config, read_state_dict
 from interp.checkpoints.importers.zhong import import_zhong, is_zhong_state_dict
 from interp.checkpoints.run import Checkpoint, Run, model_from, task_from, train_config_from
 from interp.errors import CheckpointError, SpecError, UnsafeCheckpointError
@@ -105,13 +112,31 @@ def load_run_dir(path: Path, device=None, step: int | None = None) -> Checkpoint
     return load_weight_file(steps[step], device=device, history=doc.get("history", []))
 
 
+def pretrained_folder_layout(directory: Path) -> str:
+    """The layout of a folder of model.safetensors + config.json: "pretrained" when config.json is
+    grokscope's, "hooked_transformer" when it is a HookedTransformerConfig; a CheckpointError naming
+    what it is otherwise."""
+    doc = read_json_config(directory / CONFIG_NAME, "model config")
+    if "family" in doc:
+        return "pretrained"
+    if is_hooked_transformer_config(doc):
+        return "hooked_transformer"
+    raise CheckpointError(
+        f"{directory / CONFIG_NAME} is not a grokscope model config (no 'family' key) nor a HookedTransformerConfig "
+        f"(it lacks {[k for k in REQUIRED_FIELDS if k not in doc]}"
+        + (f"; model_type={doc['model_type']!r}" if "model_type" in doc else "")
+        + "). grokscope reads its own save_pretrained folders and HookedTransformer state dicts with their "
+        "HookedTransformerConfig."
+    )
+
+
 def sniff_layout(path: Path) -> str:
     """The layout of `path` when the path and the file say it unambiguously; a CheckpointError otherwise."""
     if path.is_dir():
         if (path / RUN_FILE).exists():
             return "grokscope"
         if (path / CONFIG_NAME).exists() and (path / WEIGHTS_NAME).exists():
-            return "pretrained"
+            return pretrained_folder_layout(path)
         raise CheckpointError(
             f"{path} is a folder but not a grokscope run directory (no {RUN_FILE}) nor a save_pretrained directory "
             f"(no {CONFIG_NAME} + {WEIGHTS_NAME}). Pass the folder that `train(..., out=...)` or `interp-train` wrote."
@@ -121,7 +146,7 @@ def sniff_layout(path: Path) -> str:
         if is_grokscope_meta(meta):
             return "grokscope"
         if path.name == WEIGHTS_NAME and (path.parent / CONFIG_NAME).exists():
-            return "pretrained"
+            return pretrained_folder_layout(path.parent)
         if is_hooked_transformer_state_dict(state):
             return "hooked_transformer"
         parse_meta(meta, path)  # raises: a safetensors file, but not a grokscope checkpoint

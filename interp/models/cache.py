@@ -29,6 +29,14 @@ RESIDUAL_STREAM_METHODS = (
     "logit_lens",
 )
 
+# Why each refused method has nothing to read on the MLP (the others: no residual stream, attention or layer norm).
+MLP_REFUSALS = {
+    "logit_lens": "the logit lens reads the residual stream layer by layer through the unembedding; the MLP has "
+    "one hidden layer read by W alone, so its only readout is the logits themselves",
+    "compute_head_results": "the MLP has no attention heads",
+    "stack_head_results": "the MLP has no attention heads",
+}
+
 
 class ActivationCache(TransformerLensActivationCache):
     """TransformerLens's ActivationCache, also for the hookable MLP (its hooks by their short names)."""
@@ -44,11 +52,12 @@ class ActivationCache(TransformerLensActivationCache):
     def require_residual_stream(self, method: str) -> None:
         """A SpecError that says why `method` cannot run on an MLP's cache, and what to read instead."""
         if self.is_mlp_cache():
+            why = MLP_REFUSALS.get(method, "the MLP has no residual stream, attention or layer norm")
             raise SpecError(
                 "ActivationCache",
                 method,
                 "called on an MLP's cache",
-                "a transformer's cache (the MLP has no residual stream, attention or layer norm)",
+                f"a transformer's cache ({why})",
                 "For the MLP read cache['post'] (hidden neurons [batch, width]) and model.neuron_out_weights() "
                 "([width, p]): logits = cache['post'] @ model.neuron_out_weights().",
             )

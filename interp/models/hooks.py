@@ -7,6 +7,8 @@ HookedTransformer); 3.x exposes them from `transformer_lens.hook_points`.
 
 from __future__ import annotations
 
+import torch
+
 try:  # TransformerLens >= 4
     from transformer_lens.HookedRootModule import HookedRootModule
 except ImportError:  # TransformerLens 3.x
@@ -27,6 +29,7 @@ class HookedModel(HookedRootModule):
 
     GLOBAL_HOOKS: dict[str, str] = {}
     BLOCK_HOOKS: dict[str, str] = {}
+    HOOK_NOTE = ""  # said with an unknown hook name (a model variant that lacks some of its family's hooks)
 
     def resolve_hook(self, hook: str, layers=None, where: str = "hook") -> list[tuple[int | None, str]]:
         """[(layer, full hook name)] for a short name over `layers` (None: every layer; an int: one), or
@@ -44,13 +47,17 @@ class HookedModel(HookedRootModule):
             bad = [lay for lay in layers if not 0 <= int(lay) < n_layers]
             if bad:
                 raise SpecError(where, "layers", layers, f"layer indices in [0, {n_layers})")
-            return [(int(lay), self.BLOCK_HOOKS[hook].format(l=int(lay))) for lay in layers]
+            out = [(int(lay), self.BLOCK_HOOKS[hook].format(l=int(lay))) for lay in layers]
+            missing = [name for _, name in out if name not in self.hook_dict]
+            if missing:  # a variant of the family without some of its blocks' parts
+                raise SpecError("hook", "name", hook, "a hook this model has", f"{missing[0]} is not one.{self.HOOK_NOTE}")
+            return out
         raise SpecError(
             "hook",
             "name",
             hook,
             f"a short name in {sorted(self.BLOCK_HOOKS) + sorted(self.GLOBAL_HOOKS)} or a full hook name of this model",
-            "See model.hook_dict for the full names.",
+            f"See model.hook_dict for the full names.{self.HOOK_NOTE}",
         )
 
     def neuron_hook_name(self, hook: str | None = None) -> str:
@@ -65,8 +72,25 @@ class HookedModel(HookedRootModule):
 
     def run_with_cache(self, *model_args, return_cache_object: bool = True, remove_batch_dim: bool = False, **kwargs):
         """Run the model and cache every hook (or `names_filter`'s): (output, cache). The cache is a
-        TransformerLens `ActivationCache` (a plain dict with return_cache_object=False)."""
-        out, cache_dict = super().run_with_cache(*model_args, remove_batch_dim=remove_batch_dim, **kwargs)
+        TransformerLens `ActivationCache` (a plain dict with return_cache_object=False). With
+        incl_bwd=True the output is backpropagated and each hook's gradient cached as "<hook name>_grad",
+        as in TransformerLens: the output must then be a scalar (return_type="loss")."""
+        if kwargs.get("incl_bwd") and not torch.is_grad_enabled():
+            raise RuntimeError(
+                "run_with_cache(incl_bwd=True) backpropagates, but gradients are off here (torch.no_grad() or "
+                "torch.set_grad_enabled(False)): run it inside `with torch.enable_grad():`."
+            )
+        try:
+            out, cache_dict = super().run_with_cache(*model_args, remove_batch_dim=remove_batch_dim, **kwargs)
+        except (RuntimeError, AttributeError) as exc:
+            not_scalar = "scalar outputs" in str(exc) or "backward" in str(exc)
+            if not (kwargs.get("incl_bwd") and not_scalar):
+                raise
+            raise RuntimeError(
+                "run_with_cache(incl_bwd=True) backpropagates the model's output, so it must be a scalar, as in "
+                "TransformerLens: pass return_type='loss' with inputs that carry the answer (tokens `a b = c`, "
+                "model.to_tokens('3 5 = 8'), or labels=...), and loss_per_token=False."
+            ) from exc
         if not return_cache_object:
             return out, cache_dict
         return out, ActivationCache(cache_dict, self, has_batch_dim=not remove_batch_dim)

@@ -15,8 +15,10 @@ import torch.nn as nn
 
 from interp.errors import ShapeError, SpecError
 from interp.models.activations import activation
+from interp.models.hooked_transformer_config import INCOMPATIBLE_KEY
 from interp.models.hooks import HookedModel, HookPoint
 from interp.models.pretrained import Pretrained
+from interp.models.tl_surface import INT_DTYPES, TokensMixin, check_labels, check_return_type, model_output
 
 MLP_ACTIVATIONS = ("relu", "quad", "gelu", "silu", "rev_relu")
 
@@ -36,6 +38,7 @@ class MLPConfig:
 
     family = "mlp"
     n_layers = 1  # one hidden layer: what TransformerLens's ActivationCache.stack_activation reads
+    pretrained_keys = (INCOMPATIBLE_KEY,)  # config.json keys that are not fields
 
     def __post_init__(self):
         if isinstance(self.p, bool) or not isinstance(self.p, int) or self.p < 2:
@@ -69,8 +72,14 @@ class MLPConfig:
         """The architecture in words, for pages: "MLP width 512, relu"."""
         return f"MLP width {self.width}, {self.act}"
 
+    def pretrained_fields(self) -> dict:
+        """What config.json carries beside `to_dict()`: why there is no HookedTransformerConfig."""
+        return {
+            INCOMPATIBLE_KEY: "a two-layer MLP on pairs (a, b), not a transformer: no HookedTransformer computes it."
+        }
 
-class MLP(Pretrained, HookedModel):
+
+class MLP(TokensMixin, Pretrained, HookedModel):
     """Hookable two-layer MLP. Hooks: hook_in_a, hook_in_b ([batch, width] contributions of each
     operand), hook_pre, hook_post ([batch, width] hidden neurons), hook_logits ([batch, p]).
     `run_with_cache` returns an ActivationCache (`cache["post"]`, `cache["post", 0]`)."""
@@ -79,6 +88,7 @@ class MLP(Pretrained, HookedModel):
     validate_inputs = True  # range-check token ids (a host sync); training loops switch it off
     config_class = MLPConfig
     GLOBAL_HOOKS = {"in_a": "hook_in_a", "in_b": "hook_in_b", "pre": "hook_pre", "post": "hook_post", "logits": "hook_logits"}
+    position_logits_hook = None  # one position: the answer logits are all the logits
     # neuron_in_weights / neuron_out_weights are each neuron's whole input and output maps (exact)
     neuron_weights_exact = True
     neuron_weights = "u_m = U[m], v_m = V[m] (through W_E with a learned embedding), w_m = W[:, m]"
@@ -115,17 +125,32 @@ class MLP(Pretrained, HookedModel):
     def _V(self) -> torch.Tensor:
         return self.U if self.cfg.tied else self.V
 
-    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
+    def forward(self, pairs, return_type: str | None = "logits", loss_per_token: bool = False, *, labels=None):
         """pairs [batch, 2] long (a, b) -> logits [batch, p]. A float [batch, 2, p] input is read
-        as (soft) one-hot vectors, so gradients with respect to the inputs can be taken."""
+        as (soft) one-hot vectors, so gradients with respect to the inputs can be taken.
+
+        As HookedTransformer.forward (see `interp.models.tl_surface`): return_type "logits", "loss" (the
+        cross-entropy of the logits against the answers: triples (a, b, c) [batch, 3] carry them, or
+        `labels` [batch] gives them; the MLP has no positions, so this is the loss of every output),
+        "both" (`Output(logits, loss)`) or None; loss_per_token=True gives the loss of each example,
+        [batch]. Problems as text (`"3 5 = 8"`) are read by `to_tokens`."""
+        where = "MLP.forward"
+        check_return_type(return_type, where)
+        if isinstance(pairs, str) or (isinstance(pairs, list) and pairs and isinstance(pairs[0], str)):
+            pairs = self.to_tokens(pairs)
         p = self.cfg.p
-        if pairs.dtype in (torch.int64, torch.int32, torch.int16, torch.uint8):
-            if pairs.ndim != 2 or pairs.shape[1] != 2:
-                raise ShapeError(f"MLP expects pairs of shape [batch, 2], got {list(pairs.shape)}.")
+        answers = None
+        if pairs.dtype in INT_DTYPES:
+            if pairs.ndim != 2 or pairs.shape[1] not in (2, 3):
+                raise ShapeError(
+                    f"MLP expects pairs of shape [batch, 2] (or [batch, 3] with the answer last), got {list(pairs.shape)}."
+                )
             if self.validate_inputs and pairs.numel() and (int(pairs.min()) < 0 or int(pairs.max()) >= p):
                 raise ShapeError(
                     f"MLP inputs must lie in [0, {p}), got values in [{int(pairs.min())}, {int(pairs.max())}]."
                 )
+            if pairs.shape[1] == 3:
+                pairs, answers = pairs[:, :2], pairs[:, 2]
             a, b = pairs[:, 0], pairs[:, 1]
             if self.cfg.embed == "learned":
                 in_a = self.W_E[a] @ self.U.T  # [batch, width]
@@ -140,12 +165,35 @@ class MLP(Pretrained, HookedModel):
             if self.cfg.embed == "learned":
                 x_a, x_b = x_a @ self.W_E, x_b @ self.W_E
             in_a, in_b = x_a @ self.U.T, x_b @ self._V().T
+        if labels is not None:
+            if answers is not None:
+                raise SpecError(where, "labels", "given", "None when the input carries the answer (a, b, c)")
+            answers = check_labels(labels, pairs.shape[0], p, pairs.device)
         pre = self.hook_pre(self.hook_in_a(in_a) + self.hook_in_b(in_b))  # [batch, width]
         post = self.hook_post(self.act(pre))
         logits = post @ self.W.T  # [batch, p]
         if self.cfg.bias:
             logits = logits + self.b_out
-        return self.hook_logits(logits)
+        logits = self.hook_logits(logits)
+        if return_type is None:
+            return None
+        return model_output(
+            logits,
+            logits,
+            answers,
+            return_type,
+            loss_per_token,
+            where,
+            "Pass triples (a, b, c) [batch, 3] (model.to_tokens('3 5 = 8')) or labels= [batch].",
+        )
+
+    def problem_tokens(self, pairs: torch.Tensor) -> torch.Tensor:
+        """`to_tokens`' rows (a, b) -> the MLP's input: the pairs themselves."""
+        return pairs
+
+    def token_strings(self, ids: list[int]) -> list[str]:
+        """`to_str_tokens`' names: each operand (or answer) as its residue."""
+        return [str(i) for i in ids]
 
     def pair_logits(self, pairs: torch.Tensor) -> torch.Tensor:
         """The shared surface: logits [batch, p] for pairs [batch, 2]."""
@@ -168,8 +216,8 @@ class MLP(Pretrained, HookedModel):
         """The activation function of the hidden neurons."""
         return self.act
 
-    def answer_logits(self, pairs: torch.Tensor, full: bool = True) -> torch.Tensor:
-        """Logits [B, p] for pairs [B, 2] (one position: `full` changes nothing)."""
+    def answer_logits(self, pairs: torch.Tensor, full: bool = True, all_positions: bool = False) -> torch.Tensor:
+        """Logits [B, p] for pairs [B, 2] (one position: `full` and `all_positions` change nothing)."""
         return self(pairs)
 
     def hook_layout(self, hook_name: str) -> str:

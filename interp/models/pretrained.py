@@ -1,7 +1,10 @@
 """Hugging Face's checkpoint convention for grokscope's models: `save_pretrained(dir)` writes
 `dir/model.safetensors` (the state dict, safetensors metadata `format="pt"`) and `dir/config.json`
 (the model config, plain JSON); `from_pretrained(dir)` reads them back. Both files open with
-`safetensors.torch.load_file` and `json.load` alone, no grokscope code needed.
+`safetensors.torch.load_file` and `json.load` alone, no grokscope code needed. A transformer's
+config.json also carries the HookedTransformerConfig fields of its architecture (so TransformerLens
+builds the same model from it), or says under "hooked_transformer_incompatible" why no
+HookedTransformer computes the same logits.
 """
 
 from __future__ import annotations
@@ -62,9 +65,12 @@ def read_pretrained_config(directory: str | os.PathLike) -> dict:
     return doc
 
 
-def model_config_from_pretrained(doc: dict) -> dict:
-    """The model-config part of a config.json (without `model_type` and grokscope's extras)."""
-    return {k: v for k, v in doc.items() if k not in ("model_type", EXTRA_KEY)}
+def model_config_from_pretrained(doc: dict, config_class) -> dict:
+    """The model-config part of a config.json: without `model_type`, grokscope's extras and the
+    HookedTransformerConfig twin (`config_class.pretrained_keys` that are not its fields)."""
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    skip = {"model_type", EXTRA_KEY} | (set(getattr(config_class, "pretrained_keys", ())) - fields)
+    return {k: v for k, v in doc.items() if k not in skip}
 
 
 class Pretrained:
@@ -79,6 +85,7 @@ class Pretrained:
         directory = Path(directory)
         save_tensors(directory / WEIGHTS_NAME, self.state_dict(), {"format": SAFETENSORS_FORMAT})
         doc = {"model_type": f"grokscope-{self.cfg.family}", **self.cfg.to_dict()}
+        doc.update(self.cfg.pretrained_fields())  # the HookedTransformerConfig twin (shared keys agree), or why not
         if extra:
             doc[EXTRA_KEY] = extra
         atomic_write_json(directory / CONFIG_NAME, doc)
@@ -90,7 +97,9 @@ class Pretrained:
         doc = read_pretrained_config(directory)
         try:
             cfg = config_of(
-                cls.config_class, model_config_from_pretrained(doc), where=str(Path(directory) / CONFIG_NAME)
+                cls.config_class,
+                model_config_from_pretrained(doc, cls.config_class),
+                where=str(Path(directory) / CONFIG_NAME),
             )
         except (SpecError, TypeError) as exc:
             raise CheckpointError(f"{Path(directory) / CONFIG_NAME}: {exc}") from exc

@@ -171,6 +171,8 @@ class StackedModels:
         W_O = params[a + "W_O"].reshape(M, h * dh, d)
         attn_out = torch.baddbmm(params[a + "b_O"].unsqueeze(1), z.reshape(M, B * Tq, h * dh), W_O)
         resid = resid + attn_out.view(M, B, Tq, d)
+        if cfg.attn_only:
+            return resid
         x = _layer_norm(resid, params[pre + "ln2.w"], params[pre + "ln2.b"]) if ln else resid
         m = pre + "mlp."
         hidden = torch.baddbmm(params[m + "b_in"].unsqueeze(1), x.reshape(M, B * Tq, d), params[m + "W_in"])

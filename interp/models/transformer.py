@@ -16,23 +16,27 @@ import math
 
 import torch
 import torch.nn as nn
+from transformer_lens.FactoredMatrix import FactoredMatrix
 
-from interp.errors import ShapeError
+from interp.errors import ShapeError, SpecError
 from interp.models.hooks import HookedModel, HookPoint
 from interp.models.pretrained import Pretrained, load_state_dict_checked
+from interp.models.tl_surface import TokensMixin, check_labels, check_return_type, check_unsupported, model_output
 from interp.models.transformer_config import TRANSFORMER_ACTIVATIONS, TransformerConfig
 from interp.models.transformer_layers import Embed, LayerNorm, PosEmbed, TransformerBlock, Unembed
 
 __all__ = ["TRANSFORMER_ACTIVATIONS", "Transformer", "TransformerConfig", "load_state_dict_checked"]
 
 
-class Transformer(Pretrained, HookedModel):
+class Transformer(TokensMixin, Pretrained, HookedModel):
     """Hooked transformer with HookedTransformer's names: embed.W_E, pos_embed.W_pos,
     blocks.{l}.attn.W_Q [n_heads, d_model, d_head], blocks.{l}.mlp.W_in, unembed.W_U; hooks
     hook_embed, hook_pos_embed, blocks.{l}.hook_resid_pre, blocks.{l}.attn.hook_pattern,
-    blocks.{l}.mlp.hook_post, ... `run_with_cache` returns a TransformerLens `ActivationCache`;
-    `W_E`, `W_U`, `W_Q`, ... (stacked over layers), `tokens_to_residual_directions` and
-    `accumulated_bias` are there as on a HookedTransformer.
+    blocks.{l}.mlp.hook_post, ... `run_with_cache` returns a TransformerLens `ActivationCache`
+    (`run_with_cache(tokens, return_type="loss", incl_bwd=True)` adds the gradients under "..._grad");
+    `forward(..., return_type=...)`, `W_E`, `W_U`, `W_Q`, ... (stacked over layers), `OV` and `QK`
+    (FactoredMatrix), `to_tokens`, `to_str_tokens`, `tokens_to_residual_directions` and
+    `accumulated_bias` are there as on a HookedTransformer. With attn_only=True the blocks have no MLP.
     """
 
     validate_inputs = True
@@ -53,6 +57,7 @@ class Transformer(Pretrained, HookedModel):
         "pre": "blocks.{l}.mlp.hook_pre",
         "post": "blocks.{l}.mlp.hook_post",
     }
+    position_logits_hook = "unembed.hook_out"  # the logits at every position, [batch, pos, d_vocab_out]
     # neuron_in_weights / neuron_out_weights are the direct path only (attention mixes the operands)
     neuron_weights_exact = False
     neuron_weights = "u_m = v_m = (W_E[:p] @ W_in)[:, m], w_m = (W_out @ W_U)[m] (the direct path of the last layer)"
@@ -60,6 +65,8 @@ class Transformer(Pretrained, HookedModel):
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
         self.cfg = cfg
+        if cfg.attn_only:  # no MLP blocks: said when one of their hooks is asked for
+            self.HOOK_NOTE = " This transformer is attention-only (attn_only=True): it has no MLP hooks."
         self.embed = Embed(cfg)
         self.hook_embed = HookPoint()
         self.pos_embed = PosEmbed(cfg)
@@ -83,29 +90,129 @@ class Transformer(Pretrained, HookedModel):
 
     @property
     def n_neurons(self) -> int:
+        self.require_mlp("n_neurons")
         return self.cfg.d_mlp
 
     @property
     def neuron_hook(self) -> str:
+        self.require_mlp("neuron_hook")
         return f"blocks.{self.cfg.n_layers - 1}.mlp.hook_post"
 
-    def forward(self, tokens: torch.Tensor, last_only: bool = False) -> torch.Tensor:
-        """tokens [batch, pos] -> logits [batch, pos, p], as HookedTransformer. With last_only=True
-        the last layer is computed at the final position only and logits are [batch, 1, p]."""
-        if tokens.ndim == 1:
-            tokens = tokens.unsqueeze(0)
-        if tokens.ndim != 2 or tokens.shape[1] > self.cfg.n_ctx:
-            raise ShapeError(
-                f"Transformer expects tokens of shape [batch, pos] with pos <= n_ctx={self.cfg.n_ctx}, got {list(tokens.shape)}."
+    def require_mlp(self, what: str) -> None:
+        """A SpecError saying that an attention-only transformer has no MLP neurons for `what`."""
+        if self.cfg.attn_only:
+            raise SpecError(
+                "Transformer",
+                what,
+                "asked of an attention-only model (attn_only=True)",
+                "a transformer with MLP blocks: the neuron analyses read the last block's MLP neurons",
+                "Read the attention instead (cache['pattern', layer], model.OV, model.QK, activation_patch "
+                "with hook='z' or 'resid_pre').",
             )
-        if self.validate_inputs and tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.cfg.d_vocab):
+
+    def forward(
+        self,
+        input,
+        return_type: str | None = "logits",
+        loss_per_token: bool = False,
+        prepend_bos=None,
+        padding_side=None,
+        start_at_layer: int | None = None,
+        tokens: torch.Tensor | None = None,
+        shortformer_pos_embed=None,
+        attention_mask=None,
+        stop_at_layer: int | None = None,
+        past_kv_cache=None,
+        *,
+        labels: torch.Tensor | None = None,
+        last_only: bool = False,
+    ):
+        """tokens [batch, pos] -> logits [batch, pos, p], as HookedTransformer.forward (same arguments,
+        in the same order; see `interp.models.tl_surface`).
+
+        return_type: "logits", "loss" (cross-entropy of the answer position's logits against the
+            answer), "both" (`Output(logits, loss)`) or None. The answers are the last column of tokens
+            [batch, n_ctx + 1] (`a b = c`, the model reads the first n_ctx) or `labels` [batch].
+        loss_per_token: the loss of each sequence, [batch, 1], instead of the mean.
+        start_at_layer / stop_at_layer: run blocks[start_at_layer:stop_at_layer] only, as
+            HookedTransformer: with start_at_layer `input` is the residual stream [batch, pos, d_model]
+            (pass `tokens=` for the loss); with stop_at_layer the residual stream is returned.
+        input may also be problems as text (`"3 5 ="`), as `to_tokens` reads them.
+        last_only: compute the last layer at the final position only (logits [batch, 1, p]).
+        """
+        where = "Transformer.forward"
+        check_return_type(return_type, where)
+        check_unsupported(
+            where,
+            prepend_bos=prepend_bos,
+            shortformer_pos_embed=shortformer_pos_embed,
+            attention_mask=attention_mask,
+            past_kv_cache=past_kv_cache,
+        )
+        if start_at_layer is None:
+            tokens, answers = self.split_answers(input)
+            resid = self.hook_embed(self.embed(tokens)) + self.hook_pos_embed(self.pos_embed(tokens))
+        else:
+            resid = input  # [batch, pos, d_model]
+            answers = None if tokens is None else self.split_answers(tokens)[1]
+        if labels is not None:
+            if answers is not None:
+                raise SpecError(where, "labels", "given", "None when the tokens carry the answer (a b = c)")
+            answers = check_labels(labels, resid.shape[0], self.cfg.p, resid.device)
+        n_layers = len(self.blocks)
+        for i, block in list(enumerate(self.blocks))[start_at_layer:stop_at_layer]:
+            resid = block(resid, last_only=last_only and i == n_layers - 1)
+        if stop_at_layer is not None:
+            return resid
+        resid = self.ln_final(resid)
+        if return_type is None:
+            return None
+        logits = self.unembed(resid)
+        return model_output(
+            logits,
+            logits[:, -1:],  # [batch, 1, p]: the one predicted position, so the loss per token is [batch, 1]
+            None if answers is None else answers[:, None],
+            return_type,
+            loss_per_token,
+            where,
+            "Pass tokens [batch, n_ctx + 1] whose last column is the answer (model.to_tokens('3 5 = 8'), or "
+            "rows (a, b, c)), or labels= [batch].",
+        )
+
+    def split_answers(self, input) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(tokens [batch, pos <= n_ctx], answers [batch] or None) of the model's input: tokens
+        [batch, n_ctx + 1] carry the answer as their last column; text is read by `to_tokens`."""
+        if isinstance(input, str) or (isinstance(input, list) and input and isinstance(input[0], str)):
+            input = self.to_tokens(input)
+        input = torch.as_tensor(input)
+        tokens = input.unsqueeze(0) if input.ndim == 1 else input
+        n_ctx, d_vocab = self.cfg.n_ctx, self.cfg.d_vocab
+        if tokens.ndim != 2 or tokens.shape[1] > n_ctx + 1:
             raise ShapeError(
-                f"token ids must lie in [0, {self.cfg.d_vocab}), got [{int(tokens.min())}, {int(tokens.max())}]."
+                f"Transformer expects tokens of shape [batch, pos] with pos <= n_ctx={n_ctx} (or n_ctx + 1 = "
+                f"{n_ctx + 1} with the answer last), got {list(tokens.shape)}."
             )
-        resid = self.hook_embed(self.embed(tokens)) + self.hook_pos_embed(self.pos_embed(tokens))
-        for i, block in enumerate(self.blocks):
-            resid = block(resid, last_only=last_only and i == len(self.blocks) - 1)
-        return self.unembed(self.ln_final(resid))
+        answers = None
+        if tokens.shape[1] == n_ctx + 1:
+            tokens, answers = tokens[:, :-1], tokens[:, -1]
+            if self.validate_inputs and answers.numel() and (int(answers.min()) < 0 or int(answers.max()) >= self.p):
+                raise ShapeError(
+                    f"the answers (the last of {n_ctx + 1} tokens) must lie in [0, {self.p}), got "
+                    f"[{int(answers.min())}, {int(answers.max())}]."
+                )
+        if self.validate_inputs and tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= d_vocab):
+            raise ShapeError(f"token ids must lie in [0, {d_vocab}), got [{int(tokens.min())}, {int(tokens.max())}].")
+        return tokens, answers
+
+    def problem_tokens(self, pairs: torch.Tensor) -> torch.Tensor:
+        """`to_tokens`' rows (a, b) -> tokens: `pair_tokens`."""
+        return self.pair_tokens(pairs)
+
+    def token_strings(self, ids: list[int]) -> list[str]:
+        """`to_str_tokens`' names: "=" for the '=' token, the residue for an operand (b's token p + b
+        with diff_vocab) or an answer."""
+        eq = self.cfg.d_vocab - 1 if self.cfg.eq_token else None
+        return ["=" if i == eq else str(i - self.p if i >= self.p else i) for i in ids]
 
     def pair_tokens(self, pairs: torch.Tensor) -> torch.Tensor:
         """pairs [batch, 2] -> tokens [batch, n_ctx]: b shifted to p + b with diff_vocab, and '='
@@ -133,6 +240,7 @@ class Transformer(Pretrained, HookedModel):
         """The last layer's neurons read through W_E directly (W_E[:p] @ W_in), i.e. the direct path
         from a token to a neuron, ignoring attention mixing: [d_mlp, p], or [d_mlp, 2, p] (a's table,
         b's table) with diff_vocab, as the MLP's (u_m, v_m)."""
+        self.require_mlp("neuron_in_weights")
         W_in = self.blocks[-1].mlp.W_in  # [d_model, d_mlp]
         if not self.cfg.diff_vocab:
             return (self.embed.W_E[: self.cfg.p] @ W_in).T
@@ -140,19 +248,24 @@ class Transformer(Pretrained, HookedModel):
 
     def neuron_out_weights(self) -> torch.Tensor:
         """[d_mlp, p]: each last-layer neuron's direct effect on the logits, W_out @ W_U."""
+        self.require_mlp("neuron_out_weights")
         return self.blocks[-1].mlp.W_out @ self.unembed.W_U
 
     # ----- the hook vocabulary and read-outs the analysis uses (interp.interventions) -----
     @property
     def hidden_act(self):
         """The activation function of the last layer's neurons."""
+        self.require_mlp("hidden_act")
         return self.blocks[-1].mlp.act
 
-    def answer_logits(self, pairs: torch.Tensor, full: bool = True) -> torch.Tensor:
+    def answer_logits(self, pairs: torch.Tensor, full: bool = True, all_positions: bool = False) -> torch.Tensor:
         """Logits [B, p] at the answer position for pairs [B, 2]. full=True runs every position of every
         layer (hooks see [B, n_ctx, ...]); full=False the fast path (`pair_logits`: the last layer at the
-        answer position only)."""
-        return self(self.pair_tokens(pairs))[:, -1] if full else self.pair_logits(pairs)
+        answer position only); all_positions=True the logits at every position, [B, n_ctx, p]."""
+        if not full and not all_positions:
+            return self.pair_logits(pairs)
+        logits = self(self.pair_tokens(pairs))
+        return logits if all_positions else logits[:, -1]
 
     def hook_layout(self, hook_name: str) -> str:
         """How a hook's activation is laid out after the batch axis: "pos_units" [pos, n], "pos_head"
@@ -223,24 +336,43 @@ class Transformer(Pretrained, HookedModel):
     # ----- HookedTransformer's weight views and the helpers its ActivationCache calls -----
     W_E = property(lambda self: self.embed.W_E)  # [d_vocab, d_model]
     W_pos = property(lambda self: self.pos_embed.W_pos)  # [n_ctx, d_model]
+    W_E_pos = property(lambda self: torch.cat([self.W_E, self.W_pos], dim=0))  # [d_vocab + n_ctx, d_model]
     W_U = property(lambda self: self.unembed.W_U)  # [d_model, d_vocab_out]
     b_U = property(lambda self: self.unembed.b_U)  # [d_vocab_out]
     W_Q = property(lambda self: self.stacked("attn.W_Q"))  # [n_layers, n_heads, d_model, d_head]
     W_K = property(lambda self: self.stacked("attn.W_K"))
     W_V = property(lambda self: self.stacked("attn.W_V"))
     W_O = property(lambda self: self.stacked("attn.W_O"))  # [n_layers, n_heads, d_head, d_model]
+    b_Q = property(lambda self: self.stacked("attn.b_Q"))  # [n_layers, n_heads, d_head]
+    b_K = property(lambda self: self.stacked("attn.b_K"))
+    b_V = property(lambda self: self.stacked("attn.b_V"))
     b_O = property(lambda self: self.stacked("attn.b_O"))  # [n_layers, d_model]
     W_in = property(lambda self: self.stacked("mlp.W_in"))  # [n_layers, d_model, d_mlp]
     W_out = property(lambda self: self.stacked("mlp.W_out"))  # [n_layers, d_mlp, d_model]
     b_in = property(lambda self: self.stacked("mlp.b_in"))  # [n_layers, d_mlp]
     b_out = property(lambda self: self.stacked("mlp.b_out"))  # [n_layers, d_model]
 
+    @property
+    def OV(self) -> FactoredMatrix:
+        """Every head's OV circuit W_V @ W_O as TransformerLens's FactoredMatrix [n_layers, n_heads,
+        d_model, d_model] (`model.OV[layer, head]`), as HookedTransformer.OV."""
+        return FactoredMatrix(self.W_V, self.W_O)
+
+    @property
+    def QK(self) -> FactoredMatrix:
+        """Every head's QK circuit W_Q @ W_K^T as a FactoredMatrix [n_layers, n_heads, d_model, d_model],
+        as HookedTransformer.QK (with attention_rate < 1 it drives only the learned part of the attention)."""
+        return FactoredMatrix(self.W_Q, self.W_K.transpose(-2, -1))
+
     def stacked(self, name: str) -> torch.Tensor:
         """The parameter `name` of every block, stacked: [n_layers, ...] (HookedTransformer's `W_Q` etc.)."""
         return torch.stack([block.get_parameter(name) for block in self.blocks])
 
     def tokens_to_residual_directions(self, tokens) -> torch.Tensor:
-        """The unembedding directions of answer classes: an int -> [d_model], a tensor [...] -> [..., d_model]."""
+        """The unembedding directions of answer classes: an int (or a residue as a string) -> [d_model],
+        a tensor [...] -> [..., d_model]."""
+        if isinstance(tokens, str):
+            tokens = self.to_single_token(tokens)
         if isinstance(tokens, int) or (isinstance(tokens, torch.Tensor) and tokens.ndim == 0):
             return self.unembed.W_U[:, int(tokens)]
         if not isinstance(tokens, torch.Tensor):
@@ -253,7 +385,7 @@ class Transformer(Pretrained, HookedModel):
         out = torch.zeros(self.cfg.d_model, device=self.embed.W_E.device, dtype=self.embed.W_E.dtype)
         for i, block in enumerate(self.blocks[: layer + (1 if mlp_input else 0)]):
             out = out + block.attn.b_O
-            if include_mlp_biases and i < layer:
+            if include_mlp_biases and i < layer and not self.cfg.attn_only:
                 out = out + block.mlp.b_out
         return out
 

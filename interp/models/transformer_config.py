@@ -11,6 +11,13 @@ import dataclasses
 from dataclasses import dataclass
 
 from interp.errors import CheckpointError, SpecError
+from interp.models.hooked_transformer_config import (
+    HOOKED_TRANSFORMER_KEYS,
+    INCOMPATIBLE_KEY,
+    hooked_transformer_fields,
+    hooked_transformer_incompatibility,
+    transformer_config_kwargs,
+)
 
 TRANSFORMER_ACTIVATIONS = ("relu", "gelu", "silu", "gelu_new", "quad", "tanh")
 
@@ -35,12 +42,14 @@ class TransformerConfig:
     normalization_type: str | None = None  # None or "LN"
     init_range: float | None = None  # std of the weight init (default 0.8 / sqrt(d_model), as TransformerLens)
     diff_vocab: bool = False  # the second operand has its own tokens p..2p-1 (Zhong et al.'s diff_vocab)
+    attn_only: bool = False  # blocks without MLP (HookedTransformer's attn_only); d_mlp is then unused
 
     family = "transformer"
+    # config.json keys that are not fields (the HookedTransformerConfig twin), skipped when reading it back
+    pretrained_keys = HOOKED_TRANSFORMER_KEYS + (INCOMPATIBLE_KEY,)
     # What TransformerLens's ActivationCache and patching read from `model.cfg` that this architecture
     # fixes. A config is device-free, so `device` is None: TransformerLens then allocates its result
     # tensors on torch's default device (values computed on a GPU are copied there).
-    attn_only = False
     n_key_value_heads = None
     positional_embedding_type = "standard"
     device = None
@@ -56,7 +65,7 @@ class TransformerConfig:
             raise SpecError("TransformerConfig", "attention_rate", self.attention_rate, "a number in [0, 1]")
         if self.normalization_type not in (None, "LN"):
             raise SpecError("TransformerConfig", "normalization_type", self.normalization_type, "None or 'LN'")
-        for name in ("eq_token", "causal", "diff_vocab"):
+        for name in ("eq_token", "causal", "diff_vocab", "attn_only"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError("TransformerConfig", name, getattr(self, name), "True or False")
 
@@ -75,13 +84,18 @@ class TransformerConfig:
     @property
     def n_params(self) -> int:
         d, h = self.d_model, self.n_heads * self.d_head
-        per_block = 4 * d * h + 3 * h + d + 2 * d * self.d_mlp + self.d_mlp + d
+        per_block = 4 * d * h + 3 * h + d
+        if not self.attn_only:
+            per_block += 2 * d * self.d_mlp + self.d_mlp + d
         if self.normalization_type == "LN":
-            per_block += 4 * d
+            per_block += 2 * d if self.attn_only else 4 * d
         return self.d_vocab * d + self.n_ctx * d + self.n_layers * per_block + d * self.p + self.p
 
     def to_dict(self) -> dict:
-        return {"family": self.family, **dataclasses.asdict(self)}
+        d = {"family": self.family, **dataclasses.asdict(self)}
+        if not self.attn_only:
+            del d["attn_only"]  # written only when set, so the files of every other model stay as they were
+        return d
 
     def short_name(self) -> str:
         """The family and size, for run names: "transformer,d_model=128,d_mlp=512"."""
@@ -92,52 +106,27 @@ class TransformerConfig:
         return f"{self.n_layers}-layer transformer, d_model {self.d_model}"
 
     def hooked_transformer_config(self) -> dict:
-        """The HookedTransformerConfig fields of the same architecture (attention_rate must be 1)."""
-        return dict(
-            n_layers=self.n_layers,
-            d_model=self.d_model,
-            d_head=self.d_head,
-            n_heads=self.n_heads,
-            d_mlp=self.d_mlp,
-            d_vocab=self.d_vocab,
-            d_vocab_out=self.d_vocab_out,
-            n_ctx=self.n_ctx,
-            act_fn=self.act_fn,
-            normalization_type=self.normalization_type,
-            attention_dir="causal" if self.causal else "bidirectional",
-            positional_embedding_type="standard",
-        )
+        """The HookedTransformerConfig fields of the same architecture. A HookedTransformer built from them
+        computes the same logits unless `hooked_transformer_incompatibility()` says why not (an attention
+        rate below 1, an activation TransformerLens lacks)."""
+        return hooked_transformer_fields(self)
+
+    def hooked_transformer_incompatibility(self) -> str | None:
+        """Why no HookedTransformer computes what this model computes, or None when one does."""
+        return hooked_transformer_incompatibility(self)
+
+    def pretrained_fields(self) -> dict:
+        """What config.json carries beside `to_dict()`: the HookedTransformerConfig fields, or, when no
+        HookedTransformer computes the same logits, the reason under "hooked_transformer_incompatible"."""
+        reason = self.hooked_transformer_incompatibility()
+        return {INCOMPATIBLE_KEY: reason} if reason else self.hooked_transformer_config()
 
     @classmethod
     def from_hooked_transformer_config(cls, cfg: dict) -> TransformerConfig:
-        """Read a HookedTransformerConfig (as a dict) of a modular-arithmetic model."""
+        """Read a HookedTransformerConfig (as a dict) of a modular-arithmetic model; a CheckpointError
+        names each feature grokscope's transformer lacks (rotary embeddings, LNPre, a gated MLP, ...)."""
+        kwargs = transformer_config_kwargs(cfg)
         try:
-            d_vocab, p, n_ctx = int(cfg["d_vocab"]), int(cfg.get("d_vocab_out") or cfg["d_vocab"]), int(cfg["n_ctx"])
-            layouts = {0: (False, False), 1: (True, False), p: (False, True), p + 1: (True, True)}
-            eq_token, diff_vocab = layouts.get(d_vocab - p, (None, None))
-            if eq_token is None or n_ctx != (3 if eq_token else 2):
-                raise CheckpointError(
-                    f"config has n_ctx={n_ctx}, d_vocab={d_vocab}, d_vocab_out={p}: not a modular-arithmetic model "
-                    "(expected tokens 'a b =' with d_vocab = p + 1 and n_ctx = 3, or 'a b' with d_vocab = p and "
-                    "n_ctx = 2; a second operand vocabulary adds p to d_vocab)."
-                )
-            pos = cfg.get("positional_embedding_type", "standard")
-            if pos != "standard":
-                raise CheckpointError(f"config has positional_embedding_type={pos!r}; only 'standard' is supported.")
-            return cls(
-                p=p,
-                n_layers=int(cfg["n_layers"]),
-                d_model=int(cfg["d_model"]),
-                n_heads=int(cfg["n_heads"]),
-                d_head=int(cfg["d_head"]),
-                d_mlp=int(cfg["d_mlp"]),
-                act_fn=cfg.get("act_fn") or "relu",
-                eq_token=eq_token,
-                diff_vocab=diff_vocab,
-                causal=cfg.get("attention_dir", "causal") == "causal",
-                normalization_type=cfg.get("normalization_type"),
-            )
-        except KeyError as exc:
-            raise CheckpointError(f"HookedTransformer config lacks the field {exc.args[0]!r}.") from exc
+            return cls(**kwargs)
         except SpecError as exc:
             raise CheckpointError(f"HookedTransformer config is not supported: {exc}") from exc

@@ -9,6 +9,7 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from transformer_lens.FactoredMatrix import FactoredMatrix
 
 from interp.models.activations import activation
 from interp.models.hooks import HookPoint
@@ -65,6 +66,18 @@ class Attention(nn.Module):
         for name in ("hook_q", "hook_k", "hook_v", "hook_z", "hook_attn_scores", "hook_pattern"):
             setattr(self, name, HookPoint())
 
+    @property
+    def OV(self) -> FactoredMatrix:
+        """The OV circuit W_V @ W_O [n_heads, d_model, d_model] as TransformerLens's FactoredMatrix
+        (`attn.OV[h]` is head h's), as HookedTransformer's attention."""
+        return FactoredMatrix(self.W_V, self.W_O)
+
+    @property
+    def QK(self) -> FactoredMatrix:
+        """The QK circuit W_Q @ W_K^T [n_heads, d_model, d_model] as a FactoredMatrix. With
+        attention_rate < 1 it drives only the learned part of the attention (the uniform part is fixed)."""
+        return FactoredMatrix(self.W_Q, self.W_K.transpose(-2, -1))
+
     def forward(self, x: torch.Tensor, last_only: bool = False) -> torch.Tensor:
         """x [batch, pos, d_model] -> [batch, q_pos, d_model]; q_pos = 1 when last_only."""
         cfg = self.cfg
@@ -109,19 +122,32 @@ class MLPBlock(nn.Module):
 
 
 class TransformerBlock(nn.Module):
+    """Attention then MLP, each added to the residual stream; attention only with cfg.attn_only (no
+    ln2, mlp, hook_resid_mid or hook_mlp_out, as HookedTransformer's attention-only blocks)."""
+
+    # What TransformerLens 4's logit lens asks of a block: its hook_resid_post is the residual stream
+    # the next block (or ln_final and the unembedding) reads.
+    hook_out_is_single_residual_stream = True
+
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
         ln = cfg.normalization_type == "LN"
+        self.attn_only = cfg.attn_only
         self.ln1 = LayerNorm(cfg.d_model) if ln else nn.Identity()
-        self.ln2 = LayerNorm(cfg.d_model) if ln else nn.Identity()
+        if not cfg.attn_only:
+            self.ln2 = LayerNorm(cfg.d_model) if ln else nn.Identity()
         self.attn = Attention(cfg)
-        self.mlp = MLPBlock(cfg)
+        if not cfg.attn_only:
+            self.mlp = MLPBlock(cfg)
         for name in ("hook_resid_pre", "hook_attn_out", "hook_resid_mid", "hook_mlp_out", "hook_resid_post"):
-            setattr(self, name, HookPoint())
+            if not (cfg.attn_only and name in ("hook_resid_mid", "hook_mlp_out")):
+                setattr(self, name, HookPoint())
 
     def forward(self, resid: torch.Tensor, last_only: bool = False) -> torch.Tensor:
         resid = self.hook_resid_pre(resid)  # [batch, pos, d_model]
         attn_out = self.hook_attn_out(self.attn(self.ln1(resid), last_only=last_only))
+        if self.attn_only:
+            return self.hook_resid_post((resid[:, -1:] if last_only else resid) + attn_out)
         resid = self.hook_resid_mid((resid[:, -1:] if last_only else resid) + attn_out)
         resid = self.hook_resid_post(resid + self.hook_mlp_out(self.mlp(self.ln2(resid))))
         return resid
