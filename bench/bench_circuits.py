@@ -1,6 +1,6 @@
 """Batched neuron patching and batched pruning curves against one-at-a-time loops, side by side.
 
-    python bench/bench_circuits.py [--p 113] [--d-mlp 512] [--n-pairs 128] [--device cpu]
+    python bench/bench_circuits.py [--p 113] [--d-mlp 512] [--n-pairs 128] [--device cpu] [--json PATH]
 
 Model: a randomly initialised 1-layer transformer (Nanda et al.'s shape: d_model 128, 4 heads, d_mlp
 512, p = 113); speed does not depend on training. Every timing runs the same hooks:
@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 
 from circuits.ablation import ablate, prune_curve, prune_masks
 from circuits.patching import activation_patch, corrupt_pairs
 from interp import Task, TaskSpec
+from interp.files import atomic_write_json
 from interp.models import TransformerConfig, build_model
 
 
@@ -68,6 +70,7 @@ def main(argv=None):
     ap.add_argument("--d-mlp", type=int, default=512)
     ap.add_argument("--n-pairs", type=int, default=128)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--json", type=Path, default=None, help="also write every figure to this JSON file")
     args = ap.parse_args(argv)
 
     model = build_model(TransformerConfig(p=args.p, d_mlp=args.d_mlp), seed=0, device=args.device).eval()
@@ -96,13 +99,38 @@ def main(argv=None):
     scores = torch.randn(n, generator=torch.Generator().manual_seed(0))
     fractions = tuple(i / 10 for i in range(11))
     masks, _ = prune_masks(scores, fractions, "ascending")
-    t_seq, seq = _timed(lambda: [ablate(model, task, neurons=masks[i], kind="mean").metrics for i in range(len(fractions))])
+    t_seq, seq = _timed(
+        lambda: [ablate(model, task, neurons=masks[i], kind="mean").metrics for i in range(len(fractions))]
+    )
     t_curve, curve = _timed(lambda: prune_curve(model, task, scores=scores, fractions=fractions, kind="mean"))
     err_p = max(abs(curve.metrics["test_loss"][i] - seq[i]["test_loss"]) for i in range(len(fractions)))
     print(f"pruning curve, {len(fractions)} fractions over {len(task.inputs)} pairs (mean ablation):")
     print(
         f"  one ablate per fraction {t_seq:.3f}s   prune_curve {t_curve:.3f}s  speed-up {t_seq / t_curve:5.1f}x  max|diff test_loss| {err_p:.1e}"
     )
+    if args.json:
+        atomic_write_json(
+            args.json,
+            {
+                "device": args.device,
+                "torch": torch.__version__,
+                "p": args.p,
+                "d_mlp": n,
+                "n_pairs": args.n_pairs,
+                "patching_loop_s": t_loop,
+                "patching_closed_form_s": t_closed,
+                "patching_closed_form_ratio": t_loop / t_closed,
+                "patching_closed_form_max_diff": err_c,
+                "patching_expanded_batch_s": t_exp,
+                "patching_expanded_batch_ratio": t_loop / t_exp,
+                "patching_expanded_batch_max_diff": err_e,
+                "pruning_fractions": len(fractions),
+                "pruning_one_ablate_per_fraction_s": t_seq,
+                "pruning_prune_curve_s": t_curve,
+                "pruning_ratio": t_seq / t_curve,
+                "pruning_max_diff_test_loss": err_p,
+            },
+        )
 
 
 if __name__ == "__main__":

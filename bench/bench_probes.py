@@ -6,16 +6,19 @@
    dominant frequency of each neuron and projection of u, v, w onto it.
 
 Random-init models (speed does not depend on training). Both paths are checked to agree.
-Run: python bench/bench_probes.py [--device cpu|cuda] [--repeats N]
+Run: python bench/bench_probes.py [--device cpu|cuda] [--repeats N] [--json PATH]
+(--p, --d-mlp and --width shrink the models, for a quick check.)
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 
+from interp.files import atomic_write_json
 from interp.models import MLPConfig, TransformerConfig, build_model
 from probes.extraction import filter_mlp
 from probes.fourier import (
@@ -84,12 +87,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--p", type=int, default=113)
+    ap.add_argument("--d-mlp", type=int, default=512, help="the transformer's neurons")
+    ap.add_argument("--width", type=int, default=4097, help="the MLP's neurons")
+    ap.add_argument("--json", type=Path, default=None, help="also write every figure to this JSON file")
     args = ap.parse_args()
     dev = torch.device(args.device)
     torch.manual_seed(0)
 
     # 1. transformer neuron classification
-    tf = build_model(TransformerConfig(p=113, d_model=128, n_heads=4, d_head=32, d_mlp=512), seed=0, device=dev)
+    p = args.p
+    tf = build_model(TransformerConfig(p=p, d_model=128, n_heads=4, d_head=32, d_mlp=args.d_mlp), seed=0, device=dev)
     t_fwd, acts = timed(lambda: neuron_activation_grid(tf), args.repeats, dev)
     t_batched, cell = timed(lambda: grid_cell_power(acts), args.repeats, dev)
     t_loop, (shares, dom) = timed(lambda: loop_block_shares(acts), 1, dev)
@@ -100,7 +108,7 @@ def main() -> None:
         torch.allclose(at_loop_choice, shares, atol=1e-5)
     )
     t_cls, _ = timed(lambda: classify_neurons(tf), args.repeats, dev)
-    print(f"transformer p=113 d_mlp=512 ({dev}): activations over the grid {t_fwd:.3f}s (shared)")
+    print(f"transformer p={p} d_mlp={args.d_mlp} ({dev}): activations over the grid {t_fwd:.3f}s (shared)")
     print(
         f"  spectra + block shares, batched fft2: {t_batched:.4f}s   per-neuron loop: {t_loop:.3f}s   "
         f"ratio {t_loop / t_batched:.0f}x   (agree: {agree})"
@@ -109,17 +117,30 @@ def main() -> None:
         f"  whole classify_neurons (forward included): {t_cls:.3f}s vs forward + loop {t_fwd + t_loop:.3f}s   "
         f"ratio {(t_fwd + t_loop) / t_cls:.1f}x"
     )
+    transformer = dict(p=p, d_mlp=args.d_mlp, grid_forward_s=t_fwd, batched_s=t_batched, loop_s=t_loop)
+    transformer.update(ratio=t_loop / t_batched, agree=agree, classify_s=t_cls, classify_ratio=(t_fwd + t_loop) / t_cls)
+    figures = {"device": str(dev), "torch": torch.__version__, "transformer": transformer}
 
     # 2. MLP frequency filtration
-    mlp = build_model(MLPConfig(p=113, width=4097), seed=0, device=dev)
+    mlp = build_model(MLPConfig(p=p, width=args.width), seed=0, device=dev)
     t_b, (g, _, _, _, _, _) = timed(lambda: filter_mlp(mlp), args.repeats, dev)
     t_l, g_loop = timed(lambda: loop_filtration(mlp), 1, dev)
     g_vecs = torch.cat([g.neuron_in_weights(), g.neuron_out_weights()[:, None]], dim=1).detach()
     agree = bool(torch.allclose(g_vecs, g_loop, atol=1e-5))
     print(
-        f"MLP p=113 width=4097 ({dev}): filtration (G and R built) batched {t_b:.4f}s   per-neuron loop {t_l:.3f}s   "
+        f"MLP p={p} width={args.width} ({dev}): filtration (G and R built) batched {t_b:.4f}s   per-neuron loop {t_l:.3f}s   "
         f"ratio {t_l / t_b:.0f}x   (agree: {agree})"
     )
+    figures["filtration"] = {
+        "p": p,
+        "width": args.width,
+        "batched_s": t_b,
+        "loop_s": t_l,
+        "ratio": t_l / t_b,
+        "agree": agree,
+    }
+    if args.json:
+        atomic_write_json(args.json, figures)
 
 
 if __name__ == "__main__":

@@ -221,6 +221,7 @@ def main(argv=None) -> int:
     ap.add_argument("--tl-python", default="/work/venv_tl3/bin/python")
     ap.add_argument("--skip", choices=["batched", "transformer"], action="append", default=[])
     ap.add_argument("--tl-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--json", type=Path, default=None, help="also write every figure to this JSON file")
     args = ap.parse_args(argv)
 
     if args.threads:
@@ -241,10 +242,12 @@ def main(argv=None) -> int:
         f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
         f"load average {load:.1f} =="
     )
+    figures = {"device": args.device, "torch": torch.__version__, "threads": torch.get_num_threads(), "sweeps": []}
     if "batched" not in args.skip:
         sweeps = [(args.p, args.width, args.steps)] + ([(23, 128, args.small_steps)] if args.small_steps else [])
         for k, (p, width, steps) in enumerate(sweeps):
             r = bench_batched(args, p, width, steps)
+            figures["sweeps"].append(r)
             print(f"({1 if k == 0 else '1b'}) {r['models']} MLPs, p={p}, width {width}, full batch, {steps} steps each")
             print(
                 f"    train_many, one batched computation : {r['batched_model_steps_per_s']:9.2f} model-steps/s ({r['batched_s']:.1f} s)"
@@ -265,6 +268,7 @@ def main(argv=None) -> int:
             )
     if "transformer" not in args.skip:
         r = bench_transformer(args)
+        figures["transformer"] = r
         print(
             f"(2) transformer p=113, d_model 128, 4 heads, d_mlp 512, 30% of pairs, full-batch AdamW, {args.tf_steps} steps"
         )
@@ -278,6 +282,10 @@ def main(argv=None) -> int:
             print(
                 f"    speed-up                            : {r['speedup']:9.2f}x  (target: >= 1.5x on CPU; torch {r['torch']})"
             )
+    if args.json:
+        from interp.files import atomic_write_json
+
+        atomic_write_json(args.json, figures)
     return 0
 
 

@@ -3,7 +3,7 @@ the grokking delay, their crossing in parameter count, and memorised information
 
 Follows Song and Ye 2026 ("Model capacity determines grokking through competing memorisation and
 generalisation speeds") and Morris et al. 2025 ("How much do language models memorize?"), with the
-thresholds of REFERENCES.md: T_mem = first step with training accuracy >= 99% on a random-label task,
+thresholds of docs/papers.md, G.7: T_mem = first step with training accuracy >= 99% on a random-label task,
 T_gen = first step with test accuracy >= 99% on the real task, grokking delay
 max(0, E_val - E_train) with E_train at 99% training and E_val at 98% test accuracy.
 """

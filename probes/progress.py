@@ -6,7 +6,7 @@ Restricted loss: the logits over the full (a, b) grid projected onto span{cos(w_
 sin(w_k (a + b)) : k key} plus the grid mean (per class), cross-entropy against the true labels on
 every pair of the table. Excluded loss: the logits minus that projection of the key directions (the
 mean is not removed), cross-entropy on the training split against the labels trained on. For
-subtraction the directions are cos / sin(w_k (a - b)). Both follow REFERENCES.md's definitions (the
+subtraction the directions are cos / sin(w_k (a - b)). Both follow the definitions of docs/papers.md, G.2 (the
 projection of the logits); Nanda et al.'s notebook projects the neuron activations and maps them
 through W_out W_U, which agrees for the direct path.
 """

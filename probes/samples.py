@@ -1,4 +1,4 @@
-"""Memorisation measures for generated samples (PAPERS-WAVE2 B.2), batched on the device.
+"""Memorisation measures for generated samples (docs/papers.md, B.2), batched on the device.
 
 - `copy_fraction`: f_mem, the fraction of samples whose nearest training point is closer than 1/3 of
   the second-nearest (Yoon et al. 2023, Gu et al. 2023, Bonnaire et al. 2025), with a bootstrap

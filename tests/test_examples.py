@@ -101,19 +101,42 @@ def test_clock_pizza_quick(tmp_path):
     assert by_rate[0.0]["median_symmetricity"] > by_rate[1.0]["median_symmetricity"]
 
 
-@pytest.mark.slow
-def test_doshi_phase_quick(tmp_path):
-    from probes.memorization import phase
+# Doshi et al.'s phase rules (docs/papers.md, G.4) written out as one condition per phase, independently of
+# probes.memorization.phase: train / test accuracy against 90% and against 1.05 - xi.
+DOSHI_RULES = {
+    "coexistence": lambda train, test, xi: train >= 0.9 and test >= 0.9,
+    "partial inversion": lambda train, test, xi: test >= 0.9 and 1.05 - xi <= train < 0.9,
+    "full inversion": lambda train, test, xi: test >= 0.9 and train < 0.9 and train < 1.05 - xi,
+    "memorisation": lambda train, test, xi: test < 0.9 and train >= 0.9,
+    "forgetting": lambda train, test, xi: test < 0.9 and train < 0.9,
+}
 
-    r = run_example("doshi_phase", tmp_path)
+
+def check_doshi_phases(r: dict) -> None:
+    """The cells of examples/doshi_phase.py --quick: every phase is the one rule that holds, and the cells whose
+    phase this setting leaves in no doubt have it."""
     s = r["settings"]
     assert len(r["cells"]) == len(s["noises"]) * len(s["decays"])
     for c in r["cells"]:
         assert is_acc(c["train_acc"]) and is_acc(c["test_acc"])
-        assert c["phase"] == phase(c["train_acc"], c["test_acc"], c["label_noise"])
+        holding = [ph for ph, rule in DOSHI_RULES.items() if rule(c["train_acc"], c["test_acc"], c["label_noise"])]
+        assert holding == [c["phase"]], c  # the quick grid has xi >= 0.2, where the five rules never overlap
         assert math.isclose(c["full_inversion_train_acc"], 1 - c["label_noise"] + c["label_noise"] / s["p"])
+    cells = {(c["label_noise"], c["weight_decay"]): c for c in r["cells"]}
+    for xi in s["noises"]:
+        # weight decay 30 collapses every network to chance (train and test ~1/p): forgetting
+        assert cells[xi, 30.0]["phase"] == "forgetting" and cells[xi, 30.0]["test_acc"] < 0.1
+    for xi in (0.35, 0.5):
+        # no weight decay: every noisy label fitted (train 100%) and the rule lost (test ~1/p): memorisation
+        c = cells[xi, 0.0]
+        assert c["phase"] == "memorisation" and c["train_acc"] == 1.0 and c["test_acc"] < 0.1
     assert sum(r["phase_counts"].values()) == len(r["cells"])
     assert len([k for k, v in r["phase_counts"].items() if v]) >= 2  # the diagram is not one colour
+
+
+@pytest.mark.slow
+def test_doshi_phase_quick(tmp_path):
+    check_doshi_phases(run_example("doshi_phase", tmp_path))
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the refusal on a machine without a GPU")

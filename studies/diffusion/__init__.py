@@ -1,5 +1,5 @@
 """Diffusion models small enough to see memorisation exactly: EDM denoisers, the Heun sampler,
-consistency distillation, and Bonnaire et al.'s random-feature theory (PAPERS-WAVE2 part B).
+consistency distillation, and Bonnaire et al.'s random-feature theory (docs/papers.md, B.1-B.8).
 
     from studies.diffusion import gaussian_mixture, DenoiserConfig, train_denoiser, consistency_distill, sample
     data = gaussian_mixture(64, 8, seed=0)

@@ -1,4 +1,4 @@
-"""Consistency distillation (Song et al. 2023) of an EDM teacher, as PAPERS-WAVE2 B.3 specifies.
+"""Consistency distillation (Song et al. 2023) of an EDM teacher, as docs/papers.md, B.3 specifies.
 
 Each step: training points x0, a level index i of the Karras discretisation (N levels), z ~ N(0, I),
 x_hi = x0 + sigma_i z; one Heun step of the teacher's PF-ODE from sigma_i down to sigma_{i+1} gives

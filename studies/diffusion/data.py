@@ -24,7 +24,7 @@ LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights of R, G, B for grayscale=Tr
 
 
 def gaussian_mixture(n: int, d: int = 8, seed: int = 0, *, mean: float = 1.0, std: float = 1.0) -> torch.Tensor:
-    """n points [n, d] of the two-component mixture 1/2 N(+mean 1, std^2 I) + 1/2 N(-mean 1, std^2 I) (B.5)."""
+    """n points [n, d] of the two-component mixture 1/2 N(+mean 1, std^2 I) + 1/2 N(-mean 1, std^2 I) (docs/papers.md, B.5)."""
     for name, v in (("n", n), ("d", d)):
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             raise SpecError("gaussian_mixture", name, v, "a positive int")

@@ -19,7 +19,7 @@ from interp.errors import ShapeError, SpecError
 
 @dataclass(frozen=True)
 class DenoiserConfig:
-    """An MLP denoiser for vectors (B.5/B.6: residual SiLU layers of width 128, sinusoidal noise embedding)."""
+    """An MLP denoiser for vectors (docs/papers.md, B.5 / B.6: residual SiLU layers of width 128, sinusoidal noise embedding)."""
 
     width: int = 128  # hidden width of every block
     depth: int = 3  # hidden residual layers h <- h + SiLU(Linear(h)), after h = SiLU(W_in x + emb(sigma))

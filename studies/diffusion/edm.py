@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-SIGMA_MIN, SIGMA_MAX, RHO = 0.002, 80.0, 7.0  # EDM / CIFAR-10 CD values (PAPERS-WAVE2 B.3)
+SIGMA_MIN, SIGMA_MAX, RHO = 0.002, 80.0, 7.0  # EDM / CIFAR-10 CD values (docs/papers.md, B.3)
 P_MEAN, P_STD = -1.2, 1.2  # ln(sigma) ~ N(P_MEAN, P_STD^2) during training
 
 

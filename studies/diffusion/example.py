@@ -1,6 +1,6 @@
 """Jiang and Zou 2026: does a consistency-distilled student inherit its memorising teacher's copies?
 
-On Bonnaire et al.'s Gaussian mixture (PAPERS-WAVE2 B.5-B.7): the teacher's copy fraction against
+On Bonnaire et al.'s Gaussian mixture (docs/papers.md, B.5-B.7): the teacher's copy fraction against
 training steps for several n (tau_mem grows with n); a teacher trained past tau_mem, its consistency-
 distilled student (one and two steps) and the control (the teacher trained as many steps more), with
 copy fraction and Frechet distance; and the random-feature theory of B.4 (tau_mem and tau_gen against

@@ -1,4 +1,4 @@
-"""One memorisation-and-distillation experiment on one training set (PAPERS-WAVE2 B.8): a teacher trained
+"""One memorisation-and-distillation experiment on one training set (docs/papers.md, B.8): a teacher trained
 until it copies, its consistency-distilled student, the continued-training control, and the B.2 measures.
 
     result = distillation_experiment(train_images, reference_images, UNetConfig(channels=64), seed=0)

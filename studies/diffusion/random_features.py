@@ -1,4 +1,4 @@
-"""Bonnaire, Urfin, Biroli, Mezard 2025: the random-feature score model (PAPERS-WAVE2 B.4).
+"""Bonnaire, Urfin, Biroli, Mezard 2025: the random-feature score model (docs/papers.md, B.4).
 
 Data x ~ N(0, I_d); at a fixed diffusion time t, x_t = e^-t x + sqrt(Delta) xi with Delta = 1 - e^-2t.
 The score model s_A(x) = A tanh(W x / sqrt(d)), W [p, d] Gaussian and frozen, A [d, p] trained from 0

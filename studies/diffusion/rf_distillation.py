@@ -1,4 +1,4 @@
-"""The distillation claim of Paper B tested inside Bonnaire et al.'s random-feature model (PAPERS-WAVE2 B.4).
+"""The distillation claim of Paper B tested inside Bonnaire et al.'s random-feature model (docs/papers.md, B.4).
 
 B.4's proxy: train the random-feature teacher past tau_mem, distil a student with the same features by
 the consistency loss, and project the change A_student - A_teacher onto the two bulks of the feature

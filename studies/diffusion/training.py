@@ -20,7 +20,7 @@ LOG_EVERY = 100
 
 def training_batch(data: torch.Tensor, batch_size: int, generator: torch.Generator) -> torch.Tensor:
     """A batch of training points: all n repeated round(batch_size / n) times when n <= batch_size
-    (every point in every step, fresh noise: B.6's recipe), else batch_size points drawn at random."""
+    (every point in every step, fresh noise: the recipe of docs/papers.md, B.6), else batch_size points drawn at random."""
     n = data.shape[0]
     if n <= batch_size:
         return data.repeat(max(1, round(batch_size / n)), *([1] * (data.ndim - 1)))  # [reps * n, ...]

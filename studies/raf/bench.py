@@ -12,6 +12,7 @@ Each timing is the best of --repeats runs (the NumPy reference and the per-model
 
     python -m studies.raf.bench --device cpu                  # this CPU (minutes at n = 16384)
     python -m studies.raf.bench --device cuda --sizes 4096 16384 32768
+    python -m studies.raf.bench --device cuda --json out/raf.json   # also every figure as JSON
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--skip", nargs="*", default=[], choices=["kernel", "rf", "two_layer"])
+    ap.add_argument("--json", type=Path, default=None, help="also write every figure to this JSON file")
     return ap.parse_args()
 
 
@@ -98,11 +100,12 @@ def numpy_rf_ridge(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, F: np.ndarr
 
 
 # ----- (1) and (2) ----------------------------------------------------------------------------------
-def bench_closed_form(n: int, args) -> None:
+def bench_closed_form(n: int, args) -> dict:
     spec = RAFSpec(alpha=n / args.dim, epsilon=0.2, d=args.dim, n_test=4096)
     data = make_data(spec, 1, args.device)
     x, y, xt = (t[0].cpu().numpy() for t in (data.x_train, data.y_train, data.x_test))
     lam = 1e-3
+    figures = {"n": n, "d": args.dim}
     if "kernel" not in args.skip:
         kernel = make_kernel("arccos")
         t_ours, fit = best_of(lambda: fit_kernel(data, kernel, lam, "square"), args.repeats, args.device)
@@ -113,6 +116,7 @@ def bench_closed_form(n: int, args) -> None:
             f"NumPy reference {t_ref:.2f}s   ratio {t_ref / t_ours:.2f}x   (max |diff| {err:.1e})",
             flush=True,
         )
+        figures["kernel_ridge"] = {"ours_s": t_ours, "numpy_s": t_ref, "ratio": t_ref / t_ours, "max_diff": float(err)}
         del fit, ref
     if "rf" not in args.skip:
         features = RandomFeatures(data, n // 2, "relu")
@@ -125,10 +129,13 @@ def bench_closed_form(n: int, args) -> None:
             f"NumPy reference {t_ref:.2f}s   ratio {t_ref / t_ours:.2f}x   (max |diff| {err:.1e})",
             flush=True,
         )
+        figures["random_features"] = {"p": n // 2, "ours_s": t_ours, "numpy_s": t_ref, "ratio": t_ref / t_ours}
+        figures["random_features"]["max_diff"] = float(err)
+    return figures
 
 
 # ----- (3) ----------------------------------------------------------------------------------------
-def bench_two_layer(args) -> None:
+def bench_two_layer(args) -> dict:
     cfg = TrainConfig(
         steps=args.steps, lr=1e-3, weight_decay=0.0, optimizer="adam", betas=(0.9, 0.999), warmup_steps=0,
         eval_every=args.steps,
@@ -157,6 +164,15 @@ def bench_two_layer(args) -> None:
         f"(max |W batched - W alone| {diff:.1e}: float32 rounding amplified by Adam; the tests check float64 equality)",
         flush=True,
     )
+    return {
+        "networks": M,
+        "width": args.width,
+        "steps": args.steps,
+        "batched_model_steps_per_s": M * args.steps / t_batched,
+        "one_at_a_time_model_steps_per_s": M * args.steps / t_loop,
+        "ratio": t_loop / t_batched,
+        "max_weight_diff": diff,
+    }
 
 
 def main() -> None:
@@ -168,10 +184,15 @@ def main() -> None:
     )
     if not args.device.startswith("cuda"):
         print("GPU figures: not measured (no --device cuda); the ratios below compare CPU with CPU.")
+    figures = {"device": args.device, "torch": torch.__version__, "numpy": np.__version__, "closed_form": []}
     for n in args.sizes:
-        bench_closed_form(n, args)
+        figures["closed_form"].append(bench_closed_form(n, args))
     if "two_layer" not in args.skip:
-        bench_two_layer(args)
+        figures["two_layer"] = bench_two_layer(args)
+    if args.json:
+        from interp.files import atomic_write_json
+
+        atomic_write_json(args.json, figures)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Order parameters: m = overlap of the pre-activation with the teacher field, q = its variance on a
 fresh input, V = the response (variance) parameter of the training pre-activation. The joint law
 is (z, omega) Gaussian with E z^2 = 1, E z omega = m, E omega^2 = q; a label is sign(z) with
-probability 1 - eps and a fair coin otherwise (A.1, A.3, A.4 of PAPERS-WAVE2).
+probability 1 - eps and a fair coin otherwise (docs/papers.md, A.1, A.3, A.4).
 
 A channel maps (m, q, V) at sample ratio alpha to the conjugates (m_hat, q_hat, V_hat):
     V_hat = -alpha E[d f_out / d omega],   q_hat = alpha E[f_out^2],

@@ -1,7 +1,7 @@
 """Farné, Boncoraglio and Zdeborová 2026: when can a learner both generalise a rule and memorise facts?
 
 A teacher sign(w* . x / sqrt(d)) labels a fraction 1 - eps of Gaussian training inputs, random labels
-the rest (PAPERS-WAVE2 A). State-evolution curves with simulation points for:
+the rest (docs/papers.md, A.1-A.7). State-evolution curves with simulation points for:
 - E_gen and E_mem against alpha = n / d: linear ridge (the trade-off), linear SVM, ReLU kernel ridge
   (facts memorised at no cost), random features, Bayes-optimal;
 - the lambda scan (linear vs kernel) and the kappa = p / d scan of random features (double descent at kappa = alpha);

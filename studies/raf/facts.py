@@ -1,7 +1,7 @@
 """Where are the facts? The rule / lookup split of a kernel predictor, and filtration and ablation of
 trained two-layer networks.
 
-Kernel (A.4, derived reading). In the proportional regime K = mu0^2 11^T + mu1^2 X X^T / d + mu_star^2 I
+Kernel (docs/papers.md, A.4, the derived reading). In the proportional regime K = mu0^2 11^T + mu1^2 X X^T / d + mu_star^2 I
 + (a remainder the Gaussian equivalence neglects). A fitted kernel predictor h = K beta (+ b) splits into
   rule part    (mu0^2 11^T + mu1^2 X X^T / d) beta (+ b): a function of x that extends to fresh inputs;
                for kernel ridge it is linear ridge with lam_eff = (lam + mu_star^2) / mu1^2, and that

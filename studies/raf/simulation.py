@@ -1,7 +1,7 @@
 """`simulate`: fit a RAF learner on S seeds of a data set and measure E_gen, E_mem and E_rule_train.
 
 E_gen = P[sign h(x) != teacher label] on the fresh test set; E_mem = training error on the facts;
-E_rule_train = training error on the rule samples (A.3). A prediction of exactly 0 counts as an
+E_rule_train = training error on the rule samples (docs/papers.md, A.3). A prediction of exactly 0 counts as an
 error, and so does a NaN (a diverged network is never "right"). Means over seeds with their standard
 errors (std / sqrt(S), None for one seed).
 """

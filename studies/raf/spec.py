@@ -1,7 +1,7 @@
 """The Rules-and-Facts experiment spec and the one place every RAF argument is checked.
 
 `RAFSpec(alpha, epsilon, d, n_test, seed)` fixes a data set exactly (Farné, Boncoraglio, Zdeborová
-2026, A.1 of PAPERS-WAVE2): n = round(alpha d) Gaussian training inputs, round(epsilon n) of them
+2026; docs/papers.md, A.1): n = round(alpha d) Gaussian training inputs, round(epsilon n) of them
 "facts" with uniform random labels, the rest labelled by the teacher sign(w* . x / sqrt(d)), and
 n_test fresh teacher-labelled test inputs. The `check_*` functions raise a `SpecError` that names
 what was passed, what was expected and what to do; `simulate` and `state_evolution` both call them.

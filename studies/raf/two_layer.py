@@ -31,7 +31,7 @@ INIT_SEED_OFFSET = 2_000_003  # the first layer of data seed s is drawn from see
 
 
 def default_config() -> TrainConfig:
-    """Full-batch Adam, lr 1e-3, 2000 steps, no weight decay beyond lam (A.5's exploratory setting, shorter)."""
+    """Full-batch Adam, lr 1e-3, 2000 steps, no weight decay beyond lam (docs/papers.md, A.5: the exploratory setting, shorter)."""
     return TrainConfig(steps=2000, lr=1e-3, weight_decay=0.0, optimizer="adam", betas=(0.9, 0.999), warmup_steps=0)
 
 

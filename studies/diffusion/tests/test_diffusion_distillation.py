@@ -1,4 +1,4 @@
-"""Paper B's claim on Bonnaire et al.'s Gaussian mixture (PAPERS-WAVE2 B.7): a consistency-distilled student
+"""Paper B's claim on Bonnaire et al.'s Gaussian mixture (docs/papers.md, B.7): a consistency-distilled student
 copies far less than its memorising teacher at the same sample quality, and more training does not do that."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Images for the diffusion study: `load_images` reads local .npy / .npz arrays (never unpickling) into
-[n, C, H, W] in [-1, 1]; `held_out_split`; B.8's experiment protocol (teacher until it copies, student
+[n, C, H, W] in [-1, 1]; `held_out_split`; the experiment protocol of docs/papers.md, B.8 (teacher until it copies, student
 checkpoints); and the example's --images path end to end on sklearn's digits."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Bonnaire et al.'s random-feature score model (PAPERS-WAVE2 B.4): two bulks, tau_mem growing with n, and the
+"""Bonnaire et al.'s random-feature score model (docs/papers.md, B.4): two bulks, tau_mem growing with n, and the
 distillation projection."""
 
 from __future__ import annotations

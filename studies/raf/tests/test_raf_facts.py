@@ -93,7 +93,23 @@ def test_ablation_curves_start_at_the_full_network_and_record_both_orders(small_
         assert [row[0] for row in curves["e_gen"]] == pytest.approx(loc.e_gen)
         assert [row[0] for row in curves["e_mem"]] == pytest.approx(loc.e_mem)
         assert all(len(row) == 3 for row in curves["e_mem"])
-    assert isinstance(loc.facts_in_separable_neurons, bool)
+
+    # The flag: for every network, some fraction of least teacher-aligned neurons removed leaves E_mem >= 0.3
+    # (facts lost) with E_gen <= E_gen(full) + 0.02 (rule kept). Written out here against the recorded curves:
+    def separable(curves):
+        return all(
+            any(m >= 0.3 and g <= e0 + 0.02 for g, m in zip(gs, ms))
+            for e0, gs, ms in zip(loc.e_gen, curves["e_gen"], curves["e_mem"])
+        )
+
+    # Here both networks reach it at 0.9: the 20 most teacher-aligned of the 200 neurons keep the rule
+    # (E_gen 0.197 and 0.223 against the full 0.199 and 0.232) and lose a third of the 40 facts (E_mem 0.325
+    # and 0.35). (At this size the flag depends on the data: it is False for data seeds 2-5.)
+    assert loc.facts_in_separable_neurons is True and separable(loc.ablation_least_aligned)
+    # The control: removing as many neurons in a random order costs the rule before it costs the facts, so
+    # what separates the facts is the alignment, not the count.
+    assert not separable(loc.ablation_random)
+    assert all(row[-1] > e + 0.05 for row, e in zip(loc.ablation_random["e_gen"], loc.e_gen))
     assert loc.to_dict()["learned_span"]["1"]["e_gen"]
 
 

@@ -1,4 +1,4 @@
-"""Finite-d simulations of the RAF learners agree with the state evolution (PAPERS-WAVE2 A.5, A.6)."""
+"""Finite-d simulations of the RAF learners agree with the state evolution (docs/papers.md, A.5, A.6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The RAF state evolution reproduces the reference numbers of PAPERS-WAVE2 A.5 and the paper's claims."""
+"""The RAF state evolution reproduces the reference numbers of docs/papers.md, A.5 and the paper's claims."""
 
 from __future__ import annotations
 
