@@ -90,8 +90,8 @@ class FunctionalStack(FlatLayout):
         """The M models' outputs [M, ...] on their own inputs [M, ...] (each input's first axis is the model)."""
         if next(iter(params.values())).shape[0] == 1:  # one model: no batching rules needed
             one = {n: v[0] for n, v in params.items()}
-            return functional_call(self.template, one, tuple(x[0] for x in inputs)).unsqueeze(0)
-        return vmap(lambda p, *xs: functional_call(self.template, p, xs))(params, *inputs)
+            return functional_call(self.template, one, tuple(x[0] for x in inputs), tie_weights=False).unsqueeze(0)
+        return vmap(lambda p, *xs: functional_call(self.template, p, xs, tie_weights=False))(params, *inputs)
 
     def activation_size(self) -> int:
         """Rough number of activation values per example and model (for sizing evaluation chunks):

@@ -114,7 +114,7 @@ class GroupTrainer:
             self.opt.load_model_states([j.resume.optimizer for j in jobs], t=self.start)
         self.objective.begin(self.flat.detach(), [j.resume.extra if j.resume else None for j in jobs])
         self.history = [list(j.resume.history) if j.resume else [] for j in jobs]
-        self.eval_at = [self.objective.eval_steps(j) | set(j.snapshot_steps) for j in jobs]
+        self.eval_at = [self.objective.eval_steps(j) | set(j.snapshot_steps) | {j.cfg.steps} for j in jobs]
         self.ckpt_at = [(set(j.cfg.checkpoint_steps()) | set(j.snapshot_steps)) & e for j, e in zip(jobs, self.eval_at)]
         self.last_ckpt = [j.resume.last_checkpoint if j.resume else None for j in jobs]
         self.snapshots: list[dict[int, dict]] = [{} for _ in jobs]
@@ -134,8 +134,7 @@ class GroupTrainer:
         return torch.tensor(table, dtype=torch.float64).to(self.device)
 
     def _train_step(self, step: int, lr: torch.Tensor):
-        losses = self.objective.losses(self.layout.views(self.flat), step)  # [M]
-        (grad,) = torch.autograd.grad(losses.sum(), self.flat)  # [M, P]
+        losses, grad = self.objective.loss_and_grad(self.flat, step)  # [M], [M, P]
         with torch.no_grad():
             newly_bad = ~torch.isfinite(losses) & (self.first_bad < 0)
             self.first_bad = torch.where(newly_bad, step, self.first_bad)
@@ -147,7 +146,7 @@ class GroupTrainer:
     @torch.no_grad()
     def _evaluate(self) -> list[list[float]]:
         """Per model: the objective's metrics, the weight norm, the first bad step and its loss."""
-        metrics = self.objective.evaluate(self.layout.views(self.flat.detach())).double()  # [M, K]
+        metrics = self.objective.evaluate(self.flat.detach()).double()  # [M, K]
         wn = self.flat.detach().double().pow(2).sum(1).sqrt()
         packed = torch.cat([metrics, wn[:, None], self.first_bad[:, None].double(), self.bad_loss[:, None]], 1)
         return packed.cpu().tolist()

@@ -8,10 +8,10 @@ one kind of problem, for a group of M jobs trained together:
 
 - the weights: `layout` (each model's parameter names and shapes, in the order of the flat weights) and
   `initial_state(job)` (the weights of a fresh model);
-- a step: `losses(params, step)`, each model's loss [M] for the update taken at `step`, on its own data
+- a step: `losses(flat, step)`, each model's loss [M] for the update taken at `step`, on its own data
   and randomness, drawn as a pure function of (the job's seed, step) so that a resumed run draws the same
   batches and noise; `after_update(flat)` for state that follows the weights (an EMA target);
-- evaluation: `metric_names`, `evaluate(params)` -> [M, K] float64 on the device (every model's metrics
+- evaluation: `metric_names`, `evaluate(flat)` -> [M, K] float64 on the device (every model's metrics
   in one transfer), and `loss_metric`, the metric whose non-finite value means the model diverged;
 - state beyond the weights and the optimizer: `begin(flat, saved)` sets it up (from the initial weights,
   or from what a resume file saved), `extra_state(i)` is what the resume file keeps of model i;
@@ -94,17 +94,27 @@ class Objective:
     def initial_state(self, job) -> dict[str, Tensor]:
         raise NotImplementedError
 
-    def losses(self, params: dict[str, Tensor], step: int) -> Tensor:
+    def losses(self, flat: Tensor, step: int) -> Tensor:
+        """Each model's loss [M] for the update at `step`; flat [M, P] requires grad (`layout.views(flat)`
+        gives the named parameters [M, ...])."""
         raise NotImplementedError
 
     def begin(self, flat: Tensor, saved: list[dict[str, Tensor] | None]) -> None:
         """Set up the extra state from the initial weights [M, P], or from `saved[i]` (the extra state a
         resume file or an in-memory TrainState holds; None for a fresh start)."""
 
+    def loss_and_grad(self, flat: Tensor, step: int) -> tuple[Tensor, Tensor]:
+        """The losses [M] of `losses` and their gradient [M, P] with respect to flat (by autograd;
+        an objective with a closed-form gradient may give it directly)."""
+        losses = self.losses(flat, step)
+        (grad,) = torch.autograd.grad(losses.sum(), flat)
+        return losses, grad
+
     def after_update(self, flat: Tensor) -> None:
         """Called after every optimizer update with the new flat weights [M, P] (no grad)."""
 
-    def evaluate(self, params: dict[str, Tensor]) -> Tensor:
+    def evaluate(self, flat: Tensor) -> Tensor:
+        """[M, K] (one row of `metric_names` per model) for the weights flat [M, P] (no grad)."""
         raise NotImplementedError
 
     def model_at(self, flat: Tensor, i: int):

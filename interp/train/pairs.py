@@ -198,16 +198,17 @@ class PairObjective(Objective):
         pb = None if probs is None else probs.gather(1, idx.unsqueeze(-1).expand(-1, -1, probs.shape[-1]))
         return xb, self.data.train_labels.gather(1, idx), pb
 
-    def losses(self, params, step: int) -> torch.Tensor:
+    def losses(self, flat: torch.Tensor, step: int) -> torch.Tensor:
         xb, yb, pb = self._batch(step)
-        logits = self.stacker.forward(params, xb)  # [M, B, p]
+        logits = self.stacker.forward(self.stacker.views(flat), xb)  # [M, B, p]
         return per_model_loss(logits, yb, self.loss_kind, self.loss_dtype, pb, self.data.temperature)  # [M]
 
     # ----- evaluation --------------------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self, params) -> torch.Tensor:
+    def evaluate(self, flat: torch.Tensor) -> torch.Tensor:
         """[M, 12]: the accuracy and loss of each of METRIC_SUBSETS, per model."""
         d = self.data
+        params = self.stacker.views(flat)
         M, N = d.true.shape
         budget = (1 << 28) if self.device.type == "cuda" else (1 << 26)
         chunk = max(1, budget // max(1, M * self.stacker.activation_size()))

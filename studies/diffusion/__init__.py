@@ -17,21 +17,30 @@ rf_distillation.py (the theory of B.4).
 from studies.diffusion.consistency import consistency_distill, student_from_teacher
 from studies.diffusion.data import as_training_data, digits, gaussian_mixture, held_out_split, load_images
 from studies.diffusion.denoisers import DenoiserConfig, RandomFeatureConfig, UNetConfig
-from studies.diffusion.edm import ConsistencyModel, EDMDenoiser, karras_sigmas
+from studies.diffusion.edm import ConsistencyConfig, ConsistencyModel, EDMConfig, EDMDenoiser, karras_sigmas
 from studies.diffusion.experiment import (
     DistillationExperiment,
     DistillationSchedule,
     distillation_experiment,
     train_until_copying,
 )
+from studies.diffusion.family import CONSISTENCY_FAMILY, EDM_FAMILY
 from studies.diffusion.io import load, save
+from studies.diffusion.objectives import ConsistencyObjective, ConsistencyTargets, DenoisingObjective, PointData
 from studies.diffusion.random_features import feature_spectrum, rf_timescales, train_rf_score
 from studies.diffusion.rf_distillation import bulk_projection, rf_distillation
 from studies.diffusion.sampling import heun_sample, sample
 from studies.diffusion.training import at_step, continue_training, train_denoiser
 
 __all__ = [
+    "CONSISTENCY_FAMILY",
+    "ConsistencyConfig",
     "ConsistencyModel",
+    "ConsistencyObjective",
+    "ConsistencyTargets",
+    "DenoisingObjective",
+    "EDMConfig",
+    "EDM_FAMILY",
     "DenoiserConfig",
     "DistillationExperiment",
     "DistillationSchedule",
@@ -51,6 +60,7 @@ __all__ = [
     "heun_sample",
     "karras_sigmas",
     "load",
+    "PointData",
     "load_images",
     "rf_distillation",
     "rf_timescales",
