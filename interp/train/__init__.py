@@ -1,10 +1,12 @@
 """Training: `TrainConfig`, `train` (one model) and `train_many` (a sweep as one batched computation).
 
-Full batch by default, as in the papers. Both run the same loop (interp.train.engine) over stacked
-weights (interp.models.stacked) with vectorised optimizers (interp.train.optim); `train` is a batch of
-one. Run directories are written as training goes and can be resumed, or trained longer
-(interp.train.rundir). The groups train in this process (interp.train.local) or, with
-`backend="ray"`, as tasks on a Ray cluster (interp.train.ray_backend, docs/ray.md).
+Full batch by default, as in the papers. Both run the same loop (interp.train.engine) over flat
+stacked weights with vectorised optimizers (interp.train.optim); `train` is a batch of one. What a
+kind of problem brings (its data, loss, metrics, initial weights) is an objective
+(interp.train.objective): the arithmetic tasks' (interp.train.pairs), fitting given targets
+(interp.train.targets), or a study's. Run directories are written as training goes and can be
+resumed, or trained longer (interp.train.rundir). The groups train in this process (interp.train.local)
+or, with `backend="ray"`, as tasks on a Ray cluster (interp.train.ray_backend, docs/ray.md).
 `TrainConfig` itself lives in interp.train_config, below storage, and is re-exported here.
 """
 

@@ -8,10 +8,14 @@ consistency distillation, and Bonnaire et al.'s random-feature theory (PAPERS-WA
     x_teacher, x_student = sample(teacher, 2000, seed=1), sample(student, 2000, seed=1)
 
 Memorisation of the samples is measured by `probes.samples` (copy fraction, Frechet distance).
-Files: data.py (data), denoisers.py (networks and configs), edm.py (preconditioning, loss, schedule),
-training.py, sampling.py, consistency.py (distillation), experiment.py (teacher until it copies, student,
-control, measured: B.8's protocol for one training set), io.py (save / load), random_features.py and
-rf_distillation.py (the theory of B.4).
+Every model here trains through grokscope's one engine (interp.train): `out=` writes a run directory that
+`interp.checkpoints.load` reads, `resume=True` continues it, `progress=True` shows a bar.
+Files: data.py (data), denoisers.py (networks and configs), edm.py (preconditioning, loss, schedule,
+the model families' configs), family.py (the families "edm" and "consistency", also entry points),
+objectives.py (what the engine trains: the EDM loss, consistency distillation), training.py,
+sampling.py, consistency.py (distillation), experiment.py (teacher until it copies, student, control,
+measured: B.8's protocol for one training set), io.py (one model as one file, in the one format),
+random_features.py and rf_distillation.py (the theory of B.4).
 """
 
 from studies.diffusion.consistency import consistency_distill, student_from_teacher
