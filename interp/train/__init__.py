@@ -126,10 +126,13 @@ class TrainResult(Result):
         )
 
     def __repr__(self):
-        f = self.final
+        f, out = self.final, str(self.out) if self.out else None
+        if "train_acc" not in f and f:  # another objective's metrics (a denoiser's "loss", ...)
+            shown = ", ".join(f"{k}={v:.4g}" for k, v in f.items() if k not in ("step", "weight_norm"))
+            return f"TrainResult(status={self.status!r}, step={f.get('step')}, {shown}, out={out!r})"
         return (
             f"TrainResult(status={self.status!r}, step={f.get('step')}, train_acc={f.get('train_acc', float('nan')):.3f}, "
-            f"test_acc={f.get('test_acc', float('nan')):.3f}, out={str(self.out) if self.out else None!r})"
+            f"test_acc={f.get('test_acc', float('nan')):.3f}, out={out!r})"
         )
 
 

@@ -10,7 +10,8 @@ one kind of problem, for a group of M jobs trained together:
   `initial_state(job)` (the weights of a fresh model);
 - a step: `losses(flat, step)`, each model's loss [M] for the update taken at `step`, on its own data
   and randomness, drawn as a pure function of (the job's seed, step) so that a resumed run draws the same
-  batches and noise; `after_update(flat)` for state that follows the weights (an EMA target);
+  batches and noise (`step_generators`); `loss_and_grad` (autograd by default; a closed-form gradient
+  where the objective has one); `after_update(flat)` for state that follows the weights (an EMA target);
 - evaluation: `metric_names`, `evaluate(flat)` -> [M, K] float64 on the device (every model's metrics
   in one transfer), and `loss_metric`, the metric whose non-finite value means the model diverged;
 - state beyond the weights and the optimizer: `begin(flat, saved)` sets it up (from the initial weights,
@@ -24,7 +25,9 @@ Class methods are asked before a group exists: `check_job` (validation, before a
 `eval_steps` (when a model is evaluated).
 
 The arithmetic tasks' objective is interp.train.pairs.PairObjective; the studies bring theirs
-(studies.diffusion.objectives, studies.raf.two_layer). The weights are laid out by
+(studies.diffusion.objectives, studies.raf.two_layer; the random-feature objectives of
+studies.diffusion keep a plain loop's one sequential generator per model, so that the study's numbers
+stay what they were, and train in memory only). The weights are laid out by
 interp.models.functional.FlatLayout (a family's stacker is one).
 """
 

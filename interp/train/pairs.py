@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from interp.errors import ShapeError
+from interp.errors import ShapeError, SpecError
 from interp.metrics import METRIC_SUBSETS
 from interp.models import build_model, get_family
 from interp.models.functional import FunctionalStack
@@ -134,8 +134,6 @@ class PairObjective(Objective):
     @classmethod
     def check_job(cls, job) -> None:
         if not isinstance(job.task, Task):
-            from interp.errors import SpecError  # noqa: PLC0415
-
             raise SpecError("train", "task", type(job.task).__name__, "a Task or TaskSpec")
         p = getattr(job.model_config, "p", None)
         if p != job.task.p:

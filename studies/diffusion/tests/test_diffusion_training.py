@@ -196,3 +196,27 @@ def test_a_diverging_denoiser_stops_with_a_clear_message(tmp_path):
     ):
         train_denoiser(DATA, NET, steps=50, lr=1e30, seed=0, out=tmp_path / "run")
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "diverged"
+
+
+def test_the_random_feature_trainers_refuse_bad_values():
+    from studies.diffusion.random_features import rf_weights, train_rf_score
+    from studies.diffusion.rf_distillation import rf_consistency_distill
+
+    W, x = rf_weights(4, 8, seed=0), torch.randn(5, 4)
+    with pytest.raises(SpecError, match="steps=0"):
+        train_rf_score(x, W, steps=0)
+    with pytest.raises(SpecError, match="lr_scale"):
+        train_rf_score(x, W, steps=5, lr_scale=-1.0)
+    with pytest.raises(SpecError, match="W"):
+        train_rf_score(torch.randn(5, 3), W, steps=5)
+    bad = x.clone()
+    bad[1, 2] = math.inf
+    with pytest.raises(SpecError, match="infinite"):
+        train_rf_score(bad, W, steps=5)
+    A = train_rf_score(x, W, steps=5).A
+    with pytest.raises(SpecError, match="lr"):
+        rf_consistency_distill(A, W, x, steps=5, lr=math.nan)
+    with pytest.raises(SpecError, match="ema"):
+        rf_consistency_distill(A, W, x, steps=5, ema=1.0)
+    with pytest.raises(ShapeError, match="A_teacher"):
+        rf_consistency_distill(A.T, W, x, steps=5)
