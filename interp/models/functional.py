@@ -6,8 +6,9 @@ each named parameter a view [M, *shape] of it: the vectorised optimizers (interp
 whole sweep with a dozen elementwise operations, whatever the number of parameter tensors.
 
 `FunctionalStack` runs M models of any registered family on their own inputs: one template module,
-called with each model's weights by `torch.func.functional_call`, vectorised over the models by
-`torch.func.vmap` (a group of one calls the template directly, without vmap's batching rules). Families
+called with each model's weights in place of its parameters (as `torch.func.functional_call` does),
+vectorised over the models by `torch.func.vmap` (a group of one calls the template directly, without
+vmap's batching rules). Families
 with a hand-written batched forward (interp.models.stacked for the MLP and the transformer) subclass it
 and override `prepare` and `forward`; `ModelFamily.stacked_class` names it.
 """
@@ -18,7 +19,7 @@ import math
 
 import torch
 from torch import Tensor
-from torch.func import functional_call, vmap
+from torch.func import vmap
 
 from interp.models.family import get_family
 
@@ -65,6 +66,7 @@ class FunctionalStack(FlatLayout):
             self.template.validate_inputs = False  # range checks read values back to the host: not under vmap
         self.template.requires_grad_(False)
         super().__init__((n, p.shape) for n, p in self.template.named_parameters())
+        self._slots = [(self.template.get_submodule(n.rpartition(".")[0]), n.rpartition(".")[2]) for n in self.names]
 
     def stack(self, states: list[dict[str, Tensor]], device=None, dtype=None) -> Tensor:
         return super().stack(states, self.device if device is None else device, dtype or self.dtype)
@@ -89,9 +91,20 @@ class FunctionalStack(FlatLayout):
     def forward(self, params: dict[str, Tensor], *inputs: Tensor) -> Tensor:
         """The M models' outputs [M, ...] on their own inputs [M, ...] (each input's first axis is the model)."""
         if next(iter(params.values())).shape[0] == 1:  # one model: no batching rules needed
-            one = {n: v[0] for n, v in params.items()}
-            return functional_call(self.template, one, tuple(x[0] for x in inputs), tie_weights=False).unsqueeze(0)
-        return vmap(lambda p, *xs: functional_call(self.template, p, xs, tie_weights=False))(params, *inputs)
+            return self.call({n: v[0] for n, v in params.items()}, *(x[0] for x in inputs)).unsqueeze(0)
+        return vmap(self.call)(params, *inputs)
+
+    def call(self, params: dict[str, Tensor], *inputs: Tensor) -> Tensor:
+        """The template run with `params` in place of its parameters (what torch.func.functional_call
+        does, without its checks for tied weights and buffers: a few dictionary writes per call)."""
+        saved = [module._parameters[name] for module, name in self._slots]
+        try:
+            for (module, name), n in zip(self._slots, self.names):
+                module._parameters[name] = params[n]
+            return self.template(*inputs)
+        finally:
+            for (module, name), p in zip(self._slots, saved):
+                module._parameters[name] = p
 
     def activation_size(self) -> int:
         """Rough number of activation values per example and model (for sizing evaluation chunks):

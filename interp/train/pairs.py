@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from interp.data_spec import DataSpec
 from interp.errors import ShapeError, SpecError
 from interp.metrics import METRIC_SUBSETS
 from interp.models import build_model, get_family
@@ -133,6 +134,12 @@ class PairObjective(Objective):
     # ----- asked before a group exists ---------------------------------------------------------
     @classmethod
     def check_job(cls, job) -> None:
+        if isinstance(job.task, DataSpec):
+            raise SpecError(
+                "train", "task", repr(job.task), "a Task or TaskSpec",
+                "A run on other data resumes with its data: pass them again (for the diffusion study, "
+                "train_denoiser / consistency_distill with out= and resume=True).",
+            )  # fmt: skip
         if not isinstance(job.task, Task):
             raise SpecError("train", "task", type(job.task).__name__, "a Task or TaskSpec")
         p = getattr(job.model_config, "p", None)
