@@ -78,7 +78,9 @@ def test_load_builds_a_denoiser_without_importing_the_study_first(tmp_path):
 
 def test_a_teacher_continued_in_memory_equals_one_longer_run():
     whole = small(40)
-    half = small(20)
+    ticks = []
+    half = small(20, progress=ticks.append)  # progress: the steps done, about twice a second and at the end
+    assert sum(ticks) == 20
     assert half.step == 20 and half.optimizer_state  # Adam's state travels with the model
     rest = continue_training(half, DATA, steps=20, lr=1e-3, seed=0, batch_size=32)
     assert rest.step == 40 and same_weights(rest, whole) and half.step == 20  # a copy: the teacher is unchanged
