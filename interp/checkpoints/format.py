@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from interp.data_spec import DataSpec
 from interp.errors import CheckpointError
 from interp.files import atomic_write_json, load_tensors, save_tensors  # noqa: F401  (load_tensors: re-exported)
 from interp.models import Model, ModelConfig
@@ -73,7 +74,10 @@ def checkpoint_path(run_dir: str | os.PathLike, step: int) -> Path:
 
 def task_meta(task_or_spec) -> dict:
     """How a task is stored: {"task_spec": ...}, plus "train_idx" for a given split or
-    "split": "unknown" (and its "split_source") for an `UnknownSplitTask`."""
+    "split": "unknown" (and its "split_source") for an `UnknownSplitTask`; training data other than an
+    arithmetic task (a `DataSpec`, or data whose `spec` is one) as {"task_spec": None, "data": ...}."""
+    if isinstance(getattr(task_or_spec, "spec", None), DataSpec):
+        return {"task_spec": None, "data": task_or_spec.spec.to_dict()}
     if isinstance(task_or_spec, UnknownSplitTask):
         return {"task_spec": task_or_spec.spec.to_dict(), "split": "unknown", "split_source": task_or_spec.source}
     if isinstance(task_or_spec, Task):
@@ -83,7 +87,7 @@ def task_meta(task_or_spec) -> dict:
         return meta
     if isinstance(task_or_spec, TaskSpec):
         return {"task_spec": task_or_spec.to_dict()}
-    raise TypeError(f"expected a Task or TaskSpec, got {type(task_or_spec).__name__}")
+    raise TypeError(f"expected a Task, TaskSpec or DataSpec, got {type(task_or_spec).__name__}")
 
 
 def config_dict(config) -> dict | None:
@@ -193,7 +197,7 @@ def parse_meta(meta: dict, path: Path) -> dict:
         )
     try:
         out = {k: json.loads(meta[k]) for k in ("task_spec", "model_config", "train_config", "metrics")}
-        for k in ("train_idx", "split", "split_source"):
+        for k in ("train_idx", "split", "split_source", "data"):
             out[k] = json.loads(meta[k]) if k in meta else None
         out["step"] = int(meta["step"])
     except (KeyError, ValueError) as exc:

@@ -41,6 +41,7 @@ from interp.checkpoints.importers.progress_measures import import_progress_measu
 from interp.checkpoints.importers.state_dicts import TORCH_SUFFIXES, read_json_config, read_state_dict
 from interp.checkpoints.importers.zhong import import_zhong, is_zhong_state_dict
 from interp.checkpoints.run import Checkpoint, Run, model_from, task_from, train_config_from
+from interp.data_spec import DataSpec
 from interp.errors import CheckpointError, SpecError, UnsafeCheckpointError
 from interp.models import config_from_dict, from_pretrained
 from interp.models.pretrained import CONFIG_NAME, EXTRA_KEY, WEIGHTS_NAME, read_pretrained_config
@@ -50,9 +51,12 @@ LAYOUTS = ("grokscope", "pretrained", "progress_measures", "zhong", "hooked_tran
 LEGACY_SUFFIXES = TORCH_SUFFIXES
 
 
-def stored_task(meta: dict, where) -> Task:
-    """The Task of stored specs: {"task_spec", and "train_idx" or "split": "unknown"}."""
+def stored_task(meta: dict, where) -> Task | DataSpec:
+    """The Task of stored specs: {"task_spec", and "train_idx" or "split": "unknown"}; the DataSpec of
+    a run on other data ({"task_spec": None, "data": ...})."""
     try:
+        if meta.get("data") is not None:
+            return DataSpec.from_dict(meta["data"])
         if meta.get("split") == "unknown":
             return UnknownSplitTask(TaskSpec.from_dict(meta["task_spec"]), meta.get("split_source") or "unrecorded")
         return task_from(meta["task_spec"], meta.get("train_idx"))

@@ -30,8 +30,10 @@ class Checkpoint:
     path: Path | None = None
 
     @property
-    def task_spec(self) -> TaskSpec:
-        return self.task.spec
+    def task_spec(self) -> TaskSpec | None:
+        """The task's spec (None for a model trained on other data: its `task` is a DataSpec)."""
+        spec = getattr(self.task, "spec", None)
+        return spec if isinstance(spec, TaskSpec) else None
 
     def __repr__(self) -> str:
         return f"Checkpoint({type(self.model).__name__}, {self.task!r}, step={self.step}, path={str(self.path)!r})"

@@ -12,13 +12,14 @@ from interp.models.cache import ActivationCache
 from interp.models.family import ModelFamily, family_names, family_of, get_family, register_family
 from interp.models.mlp import MLP, MLPConfig
 from interp.models.pretrained import config_of, load_state_dict_checked, read_pretrained_config
+from interp.models.stacked import StackedModels
 from interp.models.transformer import Transformer, TransformerConfig
 
 ModelConfig = MLPConfig | TransformerConfig
 Model = MLP | Transformer
 
-register_family(ModelFamily("mlp", MLPConfig, MLP))
-register_family(ModelFamily("transformer", TransformerConfig, Transformer))
+register_family(ModelFamily("mlp", MLPConfig, MLP, StackedModels))
+register_family(ModelFamily("transformer", TransformerConfig, Transformer, StackedModels))
 
 
 def build_model(cfg, seed: int | None = 0, device: object = None):

@@ -29,7 +29,7 @@ ENTRY_POINT_GROUP = "grokscope.model_families"
 class ModelFamily:
     """A kind of model: its name, its config class and its model class; `stacked_class` (optional) runs
     M models of one config as one batched computation in training sweeps (interp.models.stacked); without
-    one the engine stacks the family generically."""
+    one the engine stacks the family generically (interp.models.functional.FunctionalStack, torch.func)."""
 
     name: str
     config_class: type

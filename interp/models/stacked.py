@@ -18,52 +18,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from interp.models import MLPConfig, ModelConfig, TransformerConfig, build_model
 from interp.models.activations import activation
+from interp.models.functional import FunctionalStack
+from interp.models.mlp import MLPConfig
+from interp.models.transformer import TransformerConfig
 
 
-class StackedModels:
-    """The stacking, batched forward and unstacking of M models sharing `cfg`'s shapes."""
+class StackedModels(FunctionalStack):
+    """The stacking, batched forward and unstacking of M models sharing `cfg`'s shapes (an MLP or a
+    transformer; interp.models.functional stacks the weights and hands models back)."""
 
-    def __init__(self, cfg: ModelConfig, device: torch.device, dtype: torch.dtype):
-        self.cfg, self.device, self.dtype = cfg, device, dtype
-        self.template = build_model(cfg, seed=None).to(device=device, dtype=dtype)
-        self.template.validate_inputs = False
-        self.template.requires_grad_(False)
-        self.names = [n for n, _ in self.template.named_parameters()]
-        self.shapes = [tuple(p.shape) for _, p in self.template.named_parameters()]
-        self.sizes = [p.numel() for _, p in self.template.named_parameters()]
+    def __init__(self, cfg: MLPConfig | TransformerConfig, device: torch.device, dtype: torch.dtype):
+        if not isinstance(cfg, (MLPConfig, TransformerConfig)):
+            raise TypeError(f"expected an MLPConfig or TransformerConfig, got {type(cfg).__name__}")
+        super().__init__(cfg, device, dtype)
         self.is_mlp = isinstance(cfg, MLPConfig)
         self._act = activation(cfg.act if self.is_mlp else cfg.act_fn)
-        if not self.is_mlp and not isinstance(cfg, TransformerConfig):
-            raise TypeError(f"expected an MLPConfig or TransformerConfig, got {type(cfg).__name__}")
-
-    # ----- stacking ------------------------------------------------------------------------------
-    # All weights of M models live in one tensor [M, P] (P = parameters per model); each named
-    # parameter is a view [M, ...] of it. The optimizer then updates a whole sweep with a dozen
-    # elementwise operations, whatever the number of parameter tensors.
-    def stack(self, state_dicts: list[dict[str, Tensor]]) -> Tensor:
-        """The flat weights [M, P] (a leaf that requires grad) of M state dicts."""
-        rows = [torch.cat([sd[n].detach().reshape(-1).to(self.dtype) for n in self.names]) for sd in state_dicts]
-        return torch.stack(rows).to(self.device).requires_grad_(True)
-
-    def views(self, flat: Tensor) -> dict[str, Tensor]:
-        """{name: [M, ...]} views of the flat weights (differentiable: one split per step)."""
-        pieces = flat.split(self.sizes, dim=1)
-        return {n: t.view(flat.shape[0], *shape) for n, t, shape in zip(self.names, pieces, self.shapes)}
-
-    def model_at(self, flat: Tensor, i: int, copy: bool = True):
-        """Model i as an ordinary model (a fresh module holding copies, or with copy=False the
-        shared template holding views, valid until the weights change)."""
-        model = build_model(self.cfg, seed=None).to(self.device, self.dtype) if copy else self.template
-        params = self.views(flat.detach()[i : i + 1])
-        with torch.no_grad():
-            for n, p in model.named_parameters():
-                if copy:
-                    p.copy_(params[n][0])
-                else:
-                    p.data = params[n][0]
-        return model
 
     # ----- inputs --------------------------------------------------------------------------------
     def prepare(self, pairs: Tensor) -> Tensor:
@@ -87,7 +57,7 @@ class StackedModels:
         return tokens + position * V + model * (T * V)
 
     # ----- forward -------------------------------------------------------------------------------
-    def forward(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
+    def forward(self, params: dict[str, Tensor], x: Tensor) -> Tensor:  # type: ignore[override]
         """Logits [M, B, p] of the M models on their prepared inputs x [M, B, ...]."""
         if self.is_mlp:
             return self._mlp_forward(params, x)
@@ -184,8 +154,12 @@ class StackedModels:
         """Rough number of activation values per example and model (for sizing batches)."""
         return activation_size(self.cfg)
 
+    @classmethod
+    def activation_size_of(cls, cfg) -> int:
+        return activation_size(cfg)
 
-def activation_size(cfg: ModelConfig) -> int:
+
+def activation_size(cfg: MLPConfig | TransformerConfig) -> int:
     """Rough number of activation values one example keeps per model in a training step."""
     if isinstance(cfg, MLPConfig):
         return 4 * cfg.width + 4 * cfg.p

@@ -1,29 +1,38 @@
 """Training: `TrainConfig`, `train` (one model) and `train_many` (a sweep as one batched computation).
 
-Full batch by default, as in the papers. Both run the same loop (interp.train.engine) over stacked
-weights (interp.models.stacked) with vectorised optimizers (interp.train.optim); `train` is a batch of
-one. Run directories are written as training goes and can be resumed, or trained longer
-(interp.train.rundir). The groups train in this process (interp.train.local) or, with
-`backend="ray"`, as tasks on a Ray cluster (interp.train.ray_backend, docs/ray.md).
+Full batch by default, as in the papers. Both run the same loop (interp.train.engine) over flat
+stacked weights with vectorised optimizers (interp.train.optim); `train` is a batch of one. What a
+kind of problem brings (its data, loss, metrics, initial weights) is an objective
+(interp.train.objective): the arithmetic tasks' (interp.train.pairs), fitting given targets
+(interp.train.targets), or a study's. Run directories are written as training goes and can be
+resumed, or trained longer (interp.train.rundir). The groups train in this process (interp.train.local)
+or, with `backend="ray"`, as tasks on a Ray cluster (interp.train.ray_backend, docs/ray.md).
 `TrainConfig` itself lives in interp.train_config, below storage, and is re-exported here.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from interp.checkpoints import atomic_write_json
+from interp.data_spec import DataSpec
 from interp.device import resolve_device
-from interp.errors import ShapeError, SpecError, TrainingDiverged
-from interp.models import MLPConfig, ModelConfig, TransformerConfig, build_model
+from interp.errors import SpecError, TrainingDiverged
+from interp.models import ModelConfig, build_model, get_family
+from interp.results import Result, to_jsonable
 from interp.tasks import Task, TaskSpec
 from interp.train.engine import Hooks, Job, Outcome
 from interp.train.local import prepare_jobs, run_local
-from interp.train.targets import Targets, check_targets
+from interp.train.objective import Objective
+from interp.train.pairs import PairObjective
+from interp.train.rundir import TrainState
+from interp.train.targets import Targets
 from interp.train_config import DTYPES, LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig, torch_dtype
 
 __all__ = [
@@ -31,8 +40,10 @@ __all__ = [
     "LOSSES",
     "OPTIMIZERS",
     "SCHEDULES",
+    "Objective",
     "TrainConfig",
     "TrainResult",
+    "TrainState",
     "Targets",
     "loss_fn",
     "make_optimizer",
@@ -68,19 +79,27 @@ def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.Muon(params, lr=cfg.lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum)
 
 
-class TrainResult:
+@dataclass(frozen=True, repr=False, eq=False)
+class TrainResult(Result):
     """What `train` returns: the trained model, the task, the configs, the metrics history and the
-    run's status ("complete", or "diverged" from `train_many`, with `message` saying why)."""
+    run's status ("complete", or "diverged" from `train_many`, with `message` saying why).
 
-    def __init__(self, model, task, model_config, train_config, history, out=None, status="complete", message=""):
-        self.model, self.task = model, task
-        self.model_config, self.train_config = model_config, train_config
-        self.history = history  # list of {"step": int, "test_acc": ..., ..., "weight_norm": ...}
-        self.out = out
-        self.status = status
-        self.message = message
-        self.diverged_step: int | None = None
-        self.last_good_checkpoint: int | None = None
+    `to_dict()` is strict JSON without the model; `state` (with keep_state=True) is the state the run
+    ended in, to continue it in memory (`train(..., init=result.state)`), and `snapshots` the weights
+    at the `snapshot_steps` asked for."""
+
+    model: torch.nn.Module | None = field(repr=False)
+    task: object  # a Task, or the DataSpec-carrying data of another objective
+    model_config: object
+    train_config: TrainConfig
+    history: list[dict]  # [{"step": int, "test_acc": ..., ..., "weight_norm": ...}, ...]
+    out: Path | None = None
+    status: str = "complete"
+    message: str = ""
+    diverged_step: int | None = None
+    last_good_checkpoint: int | None = None
+    snapshots: dict = field(default_factory=dict, repr=False)  # {step: state dict}
+    state: TrainState | None = field(default=None, repr=False)
 
     @property
     def final(self) -> dict:
@@ -91,25 +110,38 @@ class TrainResult:
         return self.status == "complete"
 
     def to_dict(self) -> dict:
-        """Everything but the model, as plain JSON-able values."""
-        return {
-            "status": self.status,
-            "message": self.message,
-            "out": str(self.out) if self.out is not None else None,
-            "model_config": self.model_config.to_dict(),
-            "task_spec": self.task.spec.to_dict(),
-            "train_config": self.train_config.to_dict(),
-            "history": self.history,
-            "diverged_step": self.diverged_step,
-            "last_good_checkpoint": self.last_good_checkpoint,
-        }
+        """Everything but the model (and the in-memory state), as strict JSON values (NaN as None)."""
+        return to_jsonable(
+            {
+                "status": self.status,
+                "message": self.message,
+                "out": str(self.out) if self.out is not None else None,
+                "model_config": self.model_config.to_dict(),
+                **task_record(self.task),
+                "train_config": self.train_config.to_dict(),
+                "history": self.history,
+                "diverged_step": self.diverged_step,
+                "last_good_checkpoint": self.last_good_checkpoint,
+            }
+        )
 
     def __repr__(self):
-        f = self.final
+        f, out = self.final, str(self.out) if self.out else None
+        if "train_acc" not in f and f:  # another objective's metrics (a denoiser's "loss", ...)
+            shown = ", ".join(f"{k}={v:.4g}" for k, v in f.items() if k not in ("step", "weight_norm"))
+            return f"TrainResult(status={self.status!r}, step={f.get('step')}, {shown}, out={out!r})"
         return (
             f"TrainResult(status={self.status!r}, step={f.get('step')}, train_acc={f.get('train_acc', float('nan')):.3f}, "
-            f"test_acc={f.get('test_acc', float('nan')):.3f}, out={str(self.out) if self.out else None!r})"
+            f"test_acc={f.get('test_acc', float('nan')):.3f}, out={out!r})"
         )
+
+
+def task_record(task) -> dict:
+    """{"task_spec": ...} of a task, or {"task_spec": None, "data": ...} of other training data."""
+    spec = getattr(task, "spec", task)
+    if isinstance(spec, DataSpec):
+        return {"task_spec": None, "data": spec.to_dict()}
+    return {"task_spec": spec.to_dict()}
 
 
 def weight_norm(model) -> float:
@@ -128,8 +160,12 @@ def train(
     callback=None,
     progress=None,
     state_every_s: float = 60.0,
+    init=None,
+    keep_state: bool = False,
+    snapshot_steps: Sequence[int] = (),
 ) -> TrainResult:
-    """Train one model on `task` (a Task or TaskSpec) and return a `TrainResult`.
+    """Train one model on `task` (a Task or TaskSpec, or the data of another objective) and return a
+    `TrainResult`.
 
     Metrics at every `eval_every` steps, at the checkpoint steps and at the last step: loss and
     accuracy on the clean and the noisy training examples (against the given and the true labels),
@@ -141,6 +177,12 @@ def train(
     replaces a run already in `out`. `callback(0, entry)` is called after each evaluation;
     `progress(n)` with the number of steps done since its last call. A loss that becomes NaN or
     infinite raises `TrainingDiverged` (its `.result` holds the history; run.json says "diverged").
+
+    `init` starts from given weights instead of the seed's: a model of the same config (its weights, a
+    fresh optimizer, step 0) or a `TrainState` (weights, optimizer state and step: `result.state` of
+    a run trained with keep_state=True continues it in memory, bit for bit as a resumed run). A run
+    directory's own saved state wins over `init` when resuming. `snapshot_steps`: steps whose weights
+    are kept in `result.snapshots` (and written as checkpoints when `out` is given).
     """
     result = train_many(
         [(model_config, task, train_config)],
@@ -150,6 +192,9 @@ def train(
         callback=callback,
         progress=progress,
         state_every_s=state_every_s,
+        init=[init],
+        keep_state=keep_state,
+        snapshot_steps=snapshot_steps,
     )[0]
     return raise_if_diverged(result)
 
@@ -180,12 +225,18 @@ def train_many(
     gpus_per_task: float = 1.0,
     cpus_per_task: int = 1,
     max_retries: int = 3,
+    init: Sequence | None = None,
+    keep_state: bool = False,
+    snapshot_steps: Sequence[int] = (),
 ) -> list[TrainResult]:
     """Train many models as one batched computation per shape; returns one `TrainResult` per job.
 
     jobs: [(model_config, task_or_spec, train_config), ...], or 4-tuples whose last element is the
     `Targets` to fit instead of the task's labels (interp.train.targets; the knowledge-distillation
-    study's `distillation_job` builds them from a teacher). Jobs whose models
+    study's `distillation_job` builds them from a teacher). The model config may be of any registered
+    family (interp.models.family); the task may also be the data of another objective (an object whose
+    `objective` attribute names its interp.train.objective.Objective, as the diffusion study's
+    denoisers have; a 4th element with an `objective` attribute names it instead). Jobs whose models
     have the same shapes, tasks of the same size and the same steps / optimizer / loss / batch size / dtype are stacked
     ([M, ...] weights, batched matmuls) and trained together, each with its own seed, learning rate,
     weight decay, betas, schedule and task; the rest are grouped automatically. Every model gets its
@@ -203,10 +254,21 @@ def train_many(
     must be a path every node can write (checked first). A task whose worker dies is retried
     (`max_retries`) and resumes from its runs' saved states; `callback` runs on the workers; the
     models of the results are on the CPU; a task that still fails gives its runs status "failed".
+
+    init: one starting point per job (None, a model or a TrainState; see `train`); keep_state and
+    snapshot_steps apply to every job (see `train`).
     """
     if backend not in BACKENDS:
         raise SpecError("train_many", "backend", backend, f"one of {list(BACKENDS)}")
-    prepared = [_normalise_job(i, job, check_device=backend == "local") for i, job in enumerate(jobs)]
+    jobs = list(jobs)
+    inits = [None] * len(jobs) if init is None else list(init)
+    if len(inits) != len(jobs):
+        raise SpecError("train_many", "init", f"{len(inits)} starting points", f"one per job ({len(jobs)}), or None")
+    snaps = _snapshot_steps(snapshot_steps)
+    prepared = [
+        _normalise_job(i, job, check_device=backend == "local", init=start, keep_state=keep_state, snapshots=snaps)
+        for i, (job, start) in enumerate(zip(jobs, inits))
+    ]
     run_dirs, sweep_dir = _run_dirs(prepared, out, names)
     hooks = Hooks(callback=callback, progress=progress, state_every_s=state_every_s)
     if backend == "local":
@@ -261,7 +323,7 @@ def _train_prepared(prepared, run_dirs, sweep_dir, resume, overwrite, run, hooks
 
 
 # ----- helpers of train_many ---------------------------------------------------------------------
-def _normalise_job(i: int, job, check_device: bool = True) -> Job:
+def _normalise_job(i: int, job, check_device: bool = True, init=None, keep_state=False, snapshots=()) -> Job:
     try:
         model_config, task, cfg, *targets = job
     except (TypeError, ValueError) as exc:
@@ -269,27 +331,58 @@ def _normalise_job(i: int, job, check_device: bool = True) -> Job:
     if len(targets) > 1:
         raise SpecError("train_many", "jobs", f"a tuple of {len(job)}", "(model_config, task, train_config[, targets])")
     targets = targets[0] if targets else None
-    if not isinstance(model_config, (MLPConfig, TransformerConfig)):
-        raise SpecError("train", "model_config", type(model_config).__name__, "an MLPConfig or TransformerConfig")
+    if not hasattr(model_config, "family") or not hasattr(model_config, "to_dict"):
+        raise SpecError(
+            "train", "model_config", type(model_config).__name__, "an MLPConfig, a TransformerConfig or a registered family's config"
+        )  # fmt: skip
+    get_family(model_config.family)  # a SpecError naming the known families
     if isinstance(task, TaskSpec):
         task = _task_for(task)
-    if not isinstance(task, Task):
-        raise SpecError("train", "task", type(task).__name__, "a Task or TaskSpec")
     cfg = cfg if cfg is not None else TrainConfig()
     if not isinstance(cfg, TrainConfig):
         raise SpecError("train", "train_config", type(cfg).__name__, "a TrainConfig")
-    if model_config.p != task.p:
-        raise ShapeError(
-            f"the model config was built for p={model_config.p} but the task has p={task.p}. "
-            "Build the model config with the task's p."
-        )
     if cfg.optimizer == "muon" and cfg.momentum >= 1:
         raise SpecError("TrainConfig", "momentum", cfg.momentum, "a number in [0, 1) for muon")
-    if targets is not None:
-        check_targets(targets, task)
+    objective = getattr(targets, "objective", None) or getattr(task, "objective", None) or PairObjective
+    if not (isinstance(objective, type) and issubclass(objective, Objective)):
+        raise SpecError("train", "objective", objective, "an interp.train.objective.Objective subclass")
+    start = _initial_state(init, model_config, cfg)
+    job = Job(i, model_config, task, cfg, targets=targets, objective=objective, init=start)
+    job.keep_state, job.snapshot_steps = bool(keep_state), tuple(s for s in snapshots if s <= cfg.steps)
+    objective.check_job(job)
     if check_device:  # on Ray, the workers' devices count, not the driver's
         resolve_device(cfg.device)  # a clear DeviceError before anything is written
-    return Job(i, model_config, task, cfg, targets=targets)
+    return job
+
+
+def _initial_state(init, model_config, cfg) -> TrainState | None:
+    """`init` as a TrainState: a model's weights at step 0, or a TrainState checked against the run."""
+    if init is None:
+        return None
+    if isinstance(init, torch.nn.Module):
+        if getattr(init, "cfg", None) != model_config:
+            raise SpecError(
+                "train", "init", type(init).__name__, "a model of the job's model config, or a TrainState",
+                "Start from a model built with the same config (its weights are copied).",
+            )  # fmt: skip
+        return TrainState(0, {k: v.detach().clone() for k, v in init.state_dict().items()})
+    if not isinstance(init, TrainState):
+        raise SpecError("train", "init", type(init).__name__, "None, a model or an interp.train.TrainState")
+    if isinstance(init.step, bool) or not isinstance(init.step, int) or init.step < 0:
+        raise SpecError("TrainState", "step", init.step, "a non-negative int")
+    if init.step > 0 and not init.optimizer:
+        raise SpecError(
+            "TrainState", "optimizer", "{}", f"the optimizer state at step {init.step}",
+            "A state past step 0 continues its optimizer; pass TrainState(0, params) to start from weights alone.",
+        )  # fmt: skip
+    return init
+
+
+def _snapshot_steps(steps) -> tuple[int, ...]:
+    steps = tuple(steps)
+    if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in steps):
+        raise SpecError("train", "snapshot_steps", steps, "non-negative int steps")
+    return tuple(sorted(set(steps)))
 
 
 _TASKS: dict = {}
@@ -355,7 +448,7 @@ def _write_sweep_index(sweep_dir: Path, results: list[TrainResult]) -> None:
             "message": r.message,
             "final": r.final,
             "model_config": r.model_config.to_dict(),
-            "task_spec": r.task.spec.to_dict(),
+            **task_record(r.task),
             "train_config": r.train_config.to_dict(),
         }
         for r in results
@@ -371,8 +464,17 @@ def _result(job: Job, outcome: Outcome, on_cpu: bool = False) -> TrainResult:
         with torch.no_grad():
             for n, p in model.named_parameters():
                 p.copy_(outcome.state_dict[n])
-    r = TrainResult(
-        model, job.task, job.model_config, job.cfg, outcome.history, job.run_dir, outcome.status, outcome.message
+    return TrainResult(
+        model,
+        job.task,
+        job.model_config,
+        job.cfg,
+        outcome.history,
+        job.run_dir,
+        outcome.status,
+        outcome.message,
+        diverged_step=outcome.diverged_step,
+        last_good_checkpoint=outcome.last_good_checkpoint,
+        snapshots=outcome.snapshots,
+        state=outcome.state,
     )
-    r.diverged_step, r.last_good_checkpoint = outcome.diverged_step, outcome.last_good_checkpoint
-    return r

@@ -1,53 +1,65 @@
-"""The training loop, for a group of models of one shape trained as one batched computation.
+"""The training loop, for a group of models trained as one batched computation, whatever they learn.
 
-`train` runs a group of one; `train_many` splits its jobs into groups of equal shape and runs each.
-Per step: one batched forward (logits [M, B, p]), per-model losses [M], one backward, one vectorised
-optimizer update; no host synchronisation. A per-model flag records the first non-finite loss; it is
-read at evaluations, which compute every metric of every model on the whole table in a few batched
-passes and bring them to the host in one transfer.
+`train` runs a group of one; `train_many` splits its jobs into groups and runs each. The loop is the
+same for every kind of problem; what is specific to one (its data and randomness, its loss, its
+metrics, its initial weights, state beyond the weights) is the group's objective
+(interp.train.objective; the arithmetic tasks' is interp.train.pairs.PairObjective, the studies bring
+theirs). Per step: each model's loss [M] from the objective, one backward, one vectorised optimizer
+update on the flat weights [M, P]; no host synchronisation. A per-model flag records the first
+non-finite loss; it is read at evaluations, which bring every metric of every model to the host in
+one transfer. At evaluations the loop writes weight files, run.json and resume states, stops models
+that diverged (the others go on) and calls the caller's hooks.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from interp.checkpoints import checkpoint_path, save_weights, write_run_json
-from interp.metrics import METRIC_SUBSETS
-from interp.models import build_model
-from interp.models.stacked import StackedModels
+from interp.train.objective import default_eval_steps
 from interp.train.optim import BatchedOptimizer
-from interp.train.rundir import ResumePoint, write_state
-from interp.train.targets import Targets, run_extra
+from interp.train.pairs import PairObjective, minibatch_order, per_model_loss
+from interp.train.rundir import TrainState, write_state
 from interp.train_config import torch_dtype
 
-_STREAM_MINIBATCH = 11  # keeps minibatch order independent of the task's own random streams
+__all__ = [
+    "GroupTrainer",
+    "Hooks",
+    "Job",
+    "Outcome",
+    "eval_steps",
+    "group_key",
+    "minibatch_order",
+    "per_model_loss",
+]
+
+eval_steps = default_eval_steps  # the steps at which a model is evaluated (the reference loop's too)
 
 
 @dataclass
 class Job:
-    """One model to train: configs, where it writes, and where it restarts from."""
+    """One model to train: configs, what it fits, where it writes, and where it starts from."""
 
     index: int
     model_config: object
-    task: object
+    task: object  # a Task for the arithmetic tasks; the objective's data otherwise
     cfg: object  # TrainConfig
     run_dir: Path | None = None
-    resume: ResumePoint | None = None
-    targets: Targets | None = None  # None: the task's training split and its (given) labels
+    resume: TrainState | None = None  # where it starts: a saved state, `init`, or None (fresh weights)
+    targets: object = None  # what it fits besides the task: Targets (pairs), a teacher (a study's objective)
+    objective: type | None = None  # the Objective class (None: PairObjective)
+    init: TrainState | None = None  # start from this state in memory when the run directory holds none
+    snapshot_steps: tuple[int, ...] = ()  # also checkpoint these steps and keep their weights in memory
+    keep_state: bool = False  # hand back the final optimizer and extra state (to continue in memory)
 
-    @property
-    def n_fit(self) -> int:
-        """Number of examples the model trains on."""
-        return self.task.n_train if self.targets is None else len(self.targets.inputs)
+    def __post_init__(self):
+        if self.objective is None:
+            self.objective = PairObjective
 
 
 @dataclass
@@ -60,6 +72,8 @@ class Outcome:
     message: str = ""
     diverged_step: int | None = None
     last_good_checkpoint: int | None = None
+    snapshots: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+    state: TrainState | None = None  # the final state, with Job.keep_state
 
 
 @dataclass
@@ -74,127 +88,37 @@ class Hooks:
     _pending: int = field(default=0)
 
 
-def minibatch_order(seed: int, epoch: int, n: int) -> np.ndarray:
-    """The example order of one epoch: a permutation of range(n) from a PCG64 stream keyed by
-    (seed, epoch), identical on every machine, so a resumed run draws the same batches."""
-    bits = np.random.PCG64(np.random.SeedSequence([int(seed), _STREAM_MINIBATCH, int(epoch)])).random_raw(n)
-    return np.argsort(bits, kind="stable")
-
-
-def eval_steps(cfg) -> set[int]:
-    """Steps at which a model is evaluated: every eval_every, the last step, and its checkpoint steps."""
-    return set(range(0, cfg.steps + 1, cfg.eval_every)) | {cfg.steps} | set(cfg.checkpoint_steps())
-
-
-def per_model_loss(
-    logits: torch.Tensor,
-    labels: torch.Tensor,
-    kind: str,
-    loss_dtype: torch.dtype,
-    probs: torch.Tensor | None = None,
-    temperature: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Mean loss of each model: logits [M, B, p], labels [M, B] -> [M]. Cross-entropy, or MSE on
-    one-hot targets (sum over classes, mean over examples, as Doshi et al.). With soft targets
-    probs [M, B, p] and temperature [M]: T^2 * CE(probs, softmax(logits / T)) (Hinton et al.)."""
-    M, B, p = logits.shape
-    lg = logits.to(loss_dtype)
-    if probs is not None:
-        t = temperature.to(lg.dtype)  # [M]
-        logq = (lg / t.view(M, 1, 1)).log_softmax(-1)  # [M, B, p]
-        return -(probs.to(lg.dtype) * logq).sum(-1).mean(-1) * t.pow(2)
-    if kind == "ce":
-        return F.cross_entropy(lg.reshape(M * B, p), labels.reshape(M * B), reduction="none").view(M, B).mean(1)
-    return (lg - F.one_hot(labels, p).to(lg.dtype)).pow(2).sum(-1).mean(-1)
-
-
-class _GroupData:
-    """The tasks of a group as stacked tensors on the device (rebuilt when models drop out)."""
-
-    def __init__(self, jobs: list[Job], stacker: StackedModels, device):
-        self.stacker, self.device = stacker, device
-        tasks = [j.task for j in jobs]
-        fits = [j.targets for j in jobs]  # all None, or all set with equal sizes (group_key)
-        pairs = [t.train_inputs if f is None else f.inputs for t, f in zip(tasks, fits)]
-        labels = [t.train_labels if f is None else f.labels for t, f in zip(tasks, fits)]
-        self.train_pairs = torch.stack(pairs).to(device)  # [M, n_train, 2]
-        self.train_labels = torch.stack(labels).to(device)  # [M, n_train]
-        self.train_probs, self.temperature = None, None  # soft targets [M, n_train, p], temperatures [M]
-        if fits[0] is not None and fits[0].probs is not None:
-            self.train_probs = torch.stack([f.probs for f in fits]).to(device)
-            self.temperature = torch.tensor([f.temperature for f in fits], dtype=torch.float64, device=device)
-        self.eval_pairs = torch.stack([t.inputs for t in tasks]).to(device)  # [M, N, 2]
-        true = torch.stack([t.labels for t in tasks])  # [M, N]
-        given = true.clone()
-        N = true.shape[1]
-        train_m, noisy_m, test_m = (torch.zeros(len(tasks), N, dtype=torch.bool) for _ in range(3))
-        for i, t in enumerate(tasks):
-            given[i, t.train_idx] = t.train_labels
-            train_m[i, t.train_idx] = True
-            noisy_m[i, t.train_idx[t.noisy_mask]] = True
-            test_m[i, t.test_idx] = True
-        clean_m = train_m & ~noisy_m
-        self.true, self.given = true.to(device), given.to(device)
-        # Subsets of METRIC_SUBSETS, each scored against the given or the true labels.
-        self.given_masks = torch.stack([train_m, clean_m, noisy_m], 1).to(device, torch.float64)  # [M, 3, N]
-        self.true_masks = torch.stack([noisy_m, train_m, test_m], 1).to(device, torch.float64)  # [M, 3, N]
-        self._prepare()
-
-    def _prepare(self):
-        self.train_x = self.stacker.prepare(self.train_pairs)
-        self.eval_x = self.stacker.prepare(self.eval_pairs)
-
-    def select(self, keep: torch.Tensor):
-        for name in ("train_pairs", "train_labels", "eval_pairs", "true", "given", "given_masks", "true_masks"):
-            setattr(self, name, getattr(self, name).index_select(0, keep))
-        if self.train_probs is not None:
-            self.train_probs = self.train_probs.index_select(0, keep)
-            self.temperature = self.temperature.index_select(0, keep)
-        self._prepare()
-
-
-def _metric_keys() -> list[str]:
-    return [f"{s}_{m}" for s in METRIC_SUBSETS for m in ("acc", "loss")]
-
-
 class GroupTrainer:
-    """Trains the jobs of one group (same model shapes, task sizes, steps and optimizer kind)."""
+    """Trains the jobs of one group (same objective, shapes, steps and optimizer kind; `group_key`)."""
 
     def __init__(self, jobs: list[Job], device: torch.device, hooks: Hooks):
         self.jobs = list(jobs)
         self.device, self.hooks = device, hooks
         cfg = jobs[0].cfg
         self.steps, self.kind = cfg.steps, cfg.optimizer
-        self.loss_kind, self.loss_dtype = cfg.loss, torch_dtype(cfg.loss_dtype)
-        self.stacker = StackedModels(jobs[0].model_config, device, torch_dtype(cfg.dtype))
-        n_train = jobs[0].n_fit
-        self.batch_size = None if cfg.batch_size is None or cfg.batch_size >= n_train else cfg.batch_size
+        self.objective = jobs[0].objective(self.jobs, device, torch_dtype(cfg.dtype))
+        self.layout = self.objective.layout
         self.start = jobs[0].resume.step if jobs[0].resume else 0
 
-        states = []
-        for j in jobs:
-            if j.resume is not None:
-                states.append(j.resume.params)
-            else:
-                states.append(build_model(j.model_config, seed=j.cfg.seed).state_dict())
-        self.flat = self.stacker.stack(states)  # [M, P]: every weight of every model
+        states = [j.resume.params if j.resume is not None else self.objective.initial_state(j) for j in jobs]
+        self.flat = self.layout.stack(states, device, torch_dtype(cfg.dtype))  # [M, P]: every weight of every model
         self.opt = BatchedOptimizer(
             self.kind,
             self.flat,
-            list(zip(self.stacker.names, self.stacker.shapes)),
+            self.layout.layout,
             weight_decay=[j.cfg.weight_decay for j in jobs],
             betas=[list(j.cfg.betas) for j in jobs],
             momentum=[j.cfg.momentum for j in jobs],
         )
-        if self.start:
+        if self.start and all(j.resume.optimizer for j in jobs):
             self.opt.load_model_states([j.resume.optimizer for j in jobs], t=self.start)
-        self.data = _GroupData(jobs, self.stacker, device)
+        self.objective.begin(self.flat.detach(), [j.resume.extra if j.resume else None for j in jobs])
         self.history = [list(j.resume.history) if j.resume else [] for j in jobs]
-        self.eval_at = [eval_steps(j.cfg) for j in jobs]
-        self.ckpt_at = [set(j.cfg.checkpoint_steps()) for j in jobs]
+        self.eval_at = [self.objective.eval_steps(j) | set(j.snapshot_steps) | {j.cfg.steps} for j in jobs]
+        self.ckpt_at = [(set(j.cfg.checkpoint_steps()) | set(j.snapshot_steps)) & e for j, e in zip(jobs, self.eval_at)]
         self.last_ckpt = [j.resume.last_checkpoint if j.resume else None for j in jobs]
+        self.snapshots: list[dict[int, dict]] = [{} for _ in jobs]
         self.outcomes: dict[int, Outcome] = {}
-        self._epoch_cache: tuple[int, torch.Tensor] | None = None
         self._reset_flags()
         self._last_state_write = -math.inf
 
@@ -209,72 +133,20 @@ class GroupTrainer:
         table = [[j.cfg.lr_at(s) for j in self.jobs] for s in range(s0, s1)]
         return torch.tensor(table, dtype=torch.float64).to(self.device)
 
-    def _batch(self, step: int):
-        """Inputs, labels [M, B] and soft targets [M, B, p] (or None) of the batch at `step`."""
-        probs = self.data.train_probs
-        if self.batch_size is None:
-            return self.data.train_x, self.data.train_labels, probs
-        n = self.data.train_labels.shape[1]
-        per_epoch = n // self.batch_size
-        epoch, k = divmod(step, per_epoch)
-        if self._epoch_cache is None or self._epoch_cache[0] != epoch:
-            orders = np.stack([minibatch_order(j.cfg.seed, epoch, n) for j in self.jobs])
-            self._epoch_cache = (epoch, torch.from_numpy(orders).to(self.device))
-        idx = self._epoch_cache[1][:, k * self.batch_size : (k + 1) * self.batch_size]  # [M, bs]
-        x = self.data.train_x
-        xb = x.gather(1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
-        pb = None if probs is None else probs.gather(1, idx.unsqueeze(-1).expand(-1, -1, probs.shape[-1]))
-        return xb, self.data.train_labels.gather(1, idx), pb
-
     def _train_step(self, step: int, lr: torch.Tensor):
-        xb, yb, pb = self._batch(step)
-        logits = self.stacker.forward(self.stacker.views(self.flat), xb)  # [M, B, p]
-        losses = per_model_loss(logits, yb, self.loss_kind, self.loss_dtype, pb, self.data.temperature)  # [M]
-        (grad,) = torch.autograd.grad(losses.sum(), self.flat)  # [M, P]
+        losses, grad = self.objective.loss_and_grad(self.flat, step)  # [M], [M, P]
         with torch.no_grad():
             newly_bad = ~torch.isfinite(losses) & (self.first_bad < 0)
             self.first_bad = torch.where(newly_bad, step, self.first_bad)
             self.bad_loss = torch.where(newly_bad, losses.double(), self.bad_loss)
         self.opt.step(self.flat, grad, lr)
+        self.objective.after_update(self.flat.detach())
 
     # ----- evaluation --------------------------------------------------------------------------
     @torch.no_grad()
     def _evaluate(self) -> list[list[float]]:
-        """Per model: the METRIC_SUBSETS accuracies and losses, weight norm, first bad step, bad loss."""
-        d = self.data
-        M, N = d.true.shape
-        budget = (1 << 28) if self.device.type == "cuda" else (1 << 26)
-        chunk = max(1, budget // max(1, M * self.stacker.activation_size()))
-        params = self.stacker.views(self.flat.detach())
-        cols = []  # per chunk: [M, 4, C] loss_given, loss_true, correct_given, correct_true
-        for c0 in range(0, N, chunk):
-            logits = self.stacker.forward(params, d.eval_x[:, c0 : c0 + chunk]).float().double()
-            logp = logits.log_softmax(-1)
-            g, t = d.given[:, c0 : c0 + chunk], d.true[:, c0 : c0 + chunk]
-            pred = logits.argmax(-1)
-            cols.append(
-                torch.stack(
-                    [
-                        -logp.gather(-1, g.unsqueeze(-1)).squeeze(-1),
-                        -logp.gather(-1, t.unsqueeze(-1)).squeeze(-1),
-                        (pred == g).double(),
-                        (pred == t).double(),
-                    ],
-                    1,
-                )
-            )
-        per_pair = torch.cat(cols, -1)  # [M, 4, N]
-
-        def scored(masks, loss, correct):  # masks [M, 3, N] -> acc, loss [M, 3]
-            count = masks.sum(-1)
-            return (masks * correct.unsqueeze(1)).sum(-1) / count, (masks * loss.unsqueeze(1)).sum(-1) / count
-
-        acc_g, los_g = scored(d.given_masks, per_pair[:, 0], per_pair[:, 2])
-        acc_t, los_t = scored(d.true_masks, per_pair[:, 1], per_pair[:, 3])
-        # METRIC_SUBSETS order: train, train_clean, train_noisy (given), train_noisy_true, train_true, test (true)
-        acc = torch.cat([acc_g, acc_t], 1)
-        loss = torch.cat([los_g, los_t], 1)
-        metrics = torch.stack([acc, loss], -1).reshape(M, 12)  # [M, 12]: acc, loss per subset
+        """Per model: the objective's metrics, the weight norm, the first bad step and its loss."""
+        metrics = self.objective.evaluate(self.flat.detach()).double()  # [M, K]
         wn = self.flat.detach().double().pow(2).sum(1).sqrt()
         packed = torch.cat([metrics, wn[:, None], self.first_bad[:, None].double(), self.bad_loss[:, None]], 1)
         return packed.cpu().tolist()
@@ -282,8 +154,8 @@ class GroupTrainer:
     # ----- the loop ----------------------------------------------------------------------------
     def run(self) -> dict[int, Outcome]:
         points = sorted(set().union(*self.eval_at))
-        if not self.start and not any(j.resume for j in self.jobs):  # a state saved at step 0 has evaluated it
-            self._at_eval(0)
+        if self.start in points and not any(h and h[-1]["step"] == self.start for h in self.history):
+            self._at_eval(self.start)  # a fresh start (a saved state has evaluated its step already)
         s = self.start
         for nxt in (q for q in points if q > self.start):
             if not self.jobs:
@@ -314,18 +186,18 @@ class GroupTrainer:
 
     def _at_eval(self, step: int):
         rows = self._evaluate()
-        keys = _metric_keys()
+        keys = list(self.objective.metric_names)
+        K = len(keys)
         final = step == self.steps
         now = time.monotonic()
         write_state_now = final or now - self._last_state_write >= self.hooks.state_every_s
         keep = []
         for i, (job, row) in enumerate(zip(self.jobs, rows)):
-            entry = {"step": step, **dict(zip(keys, row[:12])), "weight_norm": row[12]}
-            first_bad, bad_loss = int(row[13]), row[14]
-            if first_bad >= 0 or not math.isfinite(row[12]) or not math.isfinite(entry["train_loss"]):
-                self._diverge(
-                    i, step if first_bad < 0 else first_bad, bad_loss if first_bad >= 0 else entry["train_loss"]
-                )
+            entry = {"step": step, **dict(zip(keys, row[:K])), "weight_norm": row[K]}
+            first_bad, bad_loss = int(row[K + 1]), row[K + 2]
+            loss = entry[self.objective.loss_metric]
+            if first_bad >= 0 or not math.isfinite(row[K]) or not math.isfinite(loss):
+                self._diverge(i, step if first_bad < 0 else first_bad, bad_loss if first_bad >= 0 else loss)
                 continue
             keep.append(i)
             if step not in self.eval_at[i]:
@@ -336,11 +208,10 @@ class GroupTrainer:
                 self._write(i, step, entry, is_ckpt, final, write_state_now or is_ckpt)
             if is_ckpt:
                 self.last_ckpt[i] = step
+            if step in job.snapshot_steps:
+                self.snapshots[i][step] = self.layout.state(self.flat, i)
             if final:
-                weights = self.stacker.views(self.flat.detach()[i : i + 1])
-                self.outcomes[job.index] = Outcome(
-                    "complete", self.history[i], {n: w[0].clone() for n, w in weights.items()}
-                )
+                self.outcomes[job.index] = self._complete(i)
             if self.hooks.callback is not None:
                 self.hooks.callback(job.index, entry)
         if write_state_now:
@@ -349,25 +220,43 @@ class GroupTrainer:
             self._select(keep)
         self._flush_progress()
 
+    def _complete(self, i: int) -> Outcome:
+        job, weights = self.jobs[i], self.layout.state(self.flat, i)
+        state = None
+        if job.keep_state:
+            state = TrainState(
+                step=self.steps,
+                params=weights,
+                optimizer={k: v.clone() for k, v in self.opt.model_state(i).items()},
+                history=list(self.history[i]),
+                status="complete",
+                last_checkpoint=self.last_ckpt[i],
+                extra={k: v.clone() for k, v in self.objective.extra_state(i).items()},
+            )
+        return Outcome("complete", self.history[i], weights, snapshots=self.snapshots[i], state=state)
+
     def _write(self, i: int, step: int, entry: dict, is_ckpt: bool, final: bool, state: bool):
         job = self.jobs[i]
         specs = dict(model_config=job.model_config, task_spec=job.task, train_config=job.cfg)
         if is_ckpt:
-            model = self.stacker.model_at(self.flat, i, copy=False)
+            model = self.objective.model_at(self.flat, i)
             save_weights(checkpoint_path(job.run_dir, step), model, step=step, metrics=entry, **specs)
         status = "complete" if final else "running"
-        write_run_json(job.run_dir, history=self.history[i], status=status, extra=run_extra(job.targets), **specs)
+        write_run_json(
+            job.run_dir, history=self.history[i], status=status, extra=self.objective.run_extra(job), **specs
+        )
         if state:
             write_state(
                 job.run_dir,
                 step=step,
-                params={n: w[0] for n, w in self.stacker.views(self.flat.detach()[i : i + 1]).items()},
+                params={n: w[0] for n, w in self.layout.views(self.flat.detach()[i : i + 1]).items()},
                 optimizer=self.opt.model_state(i),
                 history=self.history[i],
                 model_config=job.model_config,
                 task=job.task,
                 train_config=job.cfg,
                 status=status,
+                extra=self.objective.extra_state(i),
             )
 
     def _diverge(self, i: int, step: int, value: float):
@@ -383,13 +272,7 @@ class GroupTrainer:
         msg = (
             f"training diverged: the loss became {value} at step {step} "
             f"(optimizer={cfg.optimizer}, lr={cfg.lr:g}, weight_decay={cfg.weight_decay:g}); {where}. "
-            f"Fix: lower the learning rate (e.g. lr={cfg.lr / 10:g}) or add warm-up steps (warmup_steps={max(10, 2 * cfg.warmup_steps)})"
-            + (
-                ", and train in float32 with loss_dtype='float64'"
-                if "float64" not in (cfg.loss_dtype,) or cfg.dtype == "bfloat16"
-                else ""
-            )
-            + "."
+            + self.objective.divergence_advice(cfg)
         )
         if job.run_dir is not None:
             write_run_json(
@@ -400,7 +283,7 @@ class GroupTrainer:
                 history=self.history[i],
                 status="diverged",
                 extra={
-                    **run_extra(job.targets),
+                    **self.objective.run_extra(job),
                     "diverged": {
                         "step": step,
                         "loss": value,
@@ -418,35 +301,23 @@ class GroupTrainer:
         idx = torch.tensor(keep, dtype=torch.long, device=self.device)
         self.flat = self.flat.detach().index_select(0, idx).requires_grad_(True)
         self.opt.select(idx)
-        self.data.select(idx)
-        for name in ("jobs", "history", "eval_at", "ckpt_at", "last_ckpt"):
+        self.objective.select(idx)
+        for name in ("jobs", "history", "eval_at", "ckpt_at", "last_ckpt", "snapshots"):
             setattr(self, name, [getattr(self, name)[i] for i in keep])
         self.first_bad = self.first_bad.index_select(0, idx)
         self.bad_loss = self.bad_loss.index_select(0, idx)
-        self._epoch_cache = None
 
 
 def group_key(job: Job, device) -> tuple:
-    """Jobs with equal keys are trained as one batched computation."""
-    mc = job.model_config
-    # Only the initial weights depend on these; the shapes do not.
-    shape_cfg = dataclasses.replace(mc, **{k: None for k in ("init_range",) if hasattr(mc, k)})
-    if hasattr(mc, "init_scale"):
-        shape_cfg = dataclasses.replace(shape_cfg, init_scale=1.0)
-    cfg, task = job.cfg, job.task
-    n_fit = job.n_fit
-    batch = None if cfg.batch_size is None or cfg.batch_size >= n_fit else cfg.batch_size
+    """Jobs with equal keys are trained as one batched computation: the same objective, device, dtype,
+    optimizer, number of steps and starting step, and whatever else the objective needs them to share."""
+    cfg = job.cfg
     return (
-        json.dumps(shape_cfg.to_dict(), sort_keys=True),
+        f"{job.objective.__module__}.{job.objective.__qualname__}",
         str(device),
         cfg.dtype,
-        cfg.loss_dtype,
-        cfg.loss,
         cfg.optimizer,
-        batch,
         cfg.steps,
-        task.n_train,
-        len(task.inputs),
         job.resume.step if job.resume else -1,  # a state saved at step 0 is not a fresh start
-        None if job.targets is None else (n_fit, job.targets.probs is not None),  # same training set size and loss
-    )
+        bool(job.resume and job.resume.optimizer),
+    ) + tuple(job.objective.group_key(job))

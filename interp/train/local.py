@@ -13,7 +13,6 @@ import sys
 import torch
 
 from interp.device import resolve_device
-from interp.models.stacked import activation_size
 from interp.train.engine import GroupTrainer, Hooks, Job, Outcome, group_key
 from interp.train.rundir import prepare_run_dir
 from interp.train.targets import check_resume
@@ -25,8 +24,9 @@ def prepare_jobs(jobs: list[Job], *, resume: bool, overwrite: bool) -> tuple[dic
     finished: dict[int, Outcome] = {}
     todo: list[Job] = []
     for job in jobs:
+        saved = None
         if job.run_dir is not None:
-            job.resume = prepare_run_dir(
+            saved = prepare_run_dir(
                 job.run_dir,
                 model_config=job.model_config,
                 task=job.task,
@@ -34,10 +34,12 @@ def prepare_jobs(jobs: list[Job], *, resume: bool, overwrite: bool) -> tuple[dic
                 resume=resume,
                 overwrite=overwrite,
             )
-            if job.resume is not None:
+            if saved is not None:
                 check_resume(job.run_dir, job.targets)  # the same teacher and settings, or none on both sides
+        job.resume = saved if saved is not None else job.init
         if job.resume is not None and job.resume.step >= job.cfg.steps:
-            finished[job.index] = Outcome("complete", job.resume.history, job.resume.params)
+            r = job.resume
+            finished[job.index] = Outcome("complete", r.history, r.params, state=r if job.keep_state else None)
         else:
             todo.append(job)
     return finished, todo
@@ -61,10 +63,9 @@ def run_local(jobs: list[Job], hooks: Hooks, max_models: int | None = None) -> d
 
 
 def models_that_fit(job: Job, device) -> int:
-    """How many models of this shape to stack at once: a generous estimate of one model's training
-    memory (activations, float64 logits, gradients, optimizer state) against a share of the device's."""
-    n = job.n_fit if job.cfg.batch_size is None else min(job.cfg.batch_size, job.n_fit)
-    per_model = 6 * n * activation_size(job.model_config) + 32 * job.model_config.n_params
+    """How many models of this shape to stack at once: the objective's generous estimate of one model's
+    training memory (activations, float64 logits, gradients, optimizer state) against a share of the device's."""
+    per_model = job.objective.bytes_per_model(job)
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         budget = 0.6 * free

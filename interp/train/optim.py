@@ -79,6 +79,7 @@ class BatchedOptimizer:
         self.beta1, self.beta2 = betas[:, 0].contiguous(), betas[:, 1].contiguous()  # [M]
         self.momentum = torch.as_tensor(momentum, **f64).reshape(-1)  # [M]
         self.nesterov = nesterov
+        self._const: tuple | None = None  # (dtype, the factors that do not change from step to step)
         self.t = 0  # updates taken so far (the same for every model of the group)
         slots = {"adamw": ("exp_avg", "exp_avg_sq"), "adam": ("exp_avg", "exp_avg_sq"), "sgd": ("momentum_buffer",)}
         self.state = {s: torch.zeros_like(flat) for s in slots.get(kind, ("momentum_buffer", "exp_avg", "exp_avg_sq"))}
@@ -98,24 +99,37 @@ class BatchedOptimizer:
         return {name: v.view(M, *shape) for (name, shape), v in zip(self.layout, t.split(self.sizes, dim=1))}
 
     # ----- the update ------------------------------------------------------------------------
+    def _constants(self, dtype: torch.dtype) -> dict[str, Tensor]:
+        """The per-model factors [M, 1] that stay the same from step to step, computed in float64 and
+        cast once to the weights' dtype (kept until the models change)."""
+        if self._const is None or self._const[0] != dtype:
+            rows = {
+                "wd": self.weight_decay,
+                "one_minus_beta1": 1 - self.beta1,
+                "beta2": self.beta2,
+                "one_minus_beta2": 1 - self.beta2,
+                "momentum": self.momentum,
+                "one_minus_momentum": 1 - self.momentum,
+            }
+            packed = torch.stack(list(rows.values())).to(dtype).unsqueeze(-1)  # [K, M, 1]
+            self._const = (dtype, dict(zip(rows, packed.unbind(0))))
+        return self._const[1]
+
     def _scalars(self, lr: Tensor, dtype: torch.dtype) -> dict[str, Tensor]:
         """This step's per-model factors [M, 1], computed in float64 (as torch does with Python
-        floats) and cast once to the weights' dtype."""
+        floats) and cast once to the weights' dtype (SGD needs the learning rate alone)."""
         t = self.t
-        rows = {
-            "decay": 1 - lr * self.weight_decay,
-            "step_size": lr / (1 - self.beta1**t),
-            "bc2_sqrt": (1 - self.beta2**t).sqrt(),
-            "lr": lr,
-            "wd": self.weight_decay,
-            "one_minus_beta1": 1 - self.beta1,
-            "beta2": self.beta2,
-            "one_minus_beta2": 1 - self.beta2,
-            "momentum": self.momentum,
-            "one_minus_momentum": 1 - self.momentum,
-        }
+        if self.kind == "sgd":
+            rows = {"lr": lr}
+        else:
+            rows = {
+                "decay": 1 - lr * self.weight_decay,
+                "step_size": lr / (1 - self.beta1**t),
+                "bc2_sqrt": (1 - self.beta2**t).sqrt(),
+                "lr": lr,
+            }
         packed = torch.stack(list(rows.values())).to(dtype).unsqueeze(-1)  # [K, M, 1]
-        return dict(zip(rows, packed.unbind(0)))
+        return {**self._constants(dtype), **dict(zip(rows, packed.unbind(0)))}
 
     @staticmethod
     def _adam(p, g, exp_avg, exp_avg_sq, k, decoupled: bool):
@@ -185,3 +199,4 @@ class BatchedOptimizer:
             self.state[slot] = self.state[slot].index_select(0, keep)
         for attr in ("weight_decay", "beta1", "beta2", "momentum"):
             setattr(self, attr, getattr(self, attr).index_select(0, keep))
+        self._const = None

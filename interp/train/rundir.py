@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -63,23 +63,41 @@ def _train_identity(train_config) -> dict:
 
 
 @dataclass
-class ResumePoint:
-    """The saved state of an interrupted run."""
+class TrainState:
+    """Where a model's training stands: its weights, optimizer state, history and extra state (an EMA
+    target, ...) at `step`. A resume file holds one; `train(..., init=state)` starts from one in memory
+    (`TrainResult.state` is the state a run ended in, when asked for with keep_state=True)."""
 
     step: int
     params: dict[str, torch.Tensor]
-    optimizer: dict[str, torch.Tensor]
-    history: list[dict]
-    status: str
+    optimizer: dict[str, torch.Tensor] = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+    status: str = "running"
     last_checkpoint: int | None = None  # the newest weight file at or before `step`
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)  # the objective's own state (interp.train.objective)
+
+
+ResumePoint = TrainState  # the saved state of an interrupted run (the name the engine used first)
 
 
 def write_state(
-    run_dir, *, step: int, params: dict, optimizer: dict, history: list, model_config, task, train_config, status: str
+    run_dir,
+    *,
+    step: int,
+    params: dict,
+    optimizer: dict,
+    history: list,
+    model_config,
+    task,
+    train_config,
+    status: str,
+    extra: dict | None = None,
 ) -> None:
-    """Atomically write run_dir/state/resume.safetensors (weights + optimizer state + history)."""
+    """Atomically write run_dir/state/resume.safetensors (weights + optimizer state + the objective's
+    extra state + history)."""
     tensors = {f"param.{k}": v for k, v in params.items()}
     tensors.update({f"optim.{k}": v for k, v in optimizer.items()})
+    tensors.update({f"extra.{k}": v for k, v in (extra or {}).items()})
     meta = {
         "format": STATE_FORMAT,
         "format_version": str(STATE_VERSION),
@@ -98,7 +116,7 @@ def _differences(stored: dict, given: dict) -> list[str]:
     return [f"{k}: stored {stored.get(k)!r}, passed {given.get(k)!r}" for k in keys if stored.get(k) != given.get(k)]
 
 
-def read_state(run_dir, *, model_config, task, train_config) -> ResumePoint:
+def read_state(run_dir, *, model_config, task, train_config) -> TrainState:
     """Load the resume state and check that it belongs to the configs passed; CheckpointError if not.
 
     The train configs may differ in `CADENCE` (train longer, evaluate or save at another rate)."""
@@ -128,9 +146,10 @@ def read_state(run_dir, *, model_config, task, train_config) -> ResumePoint:
     _check_new_length(run_dir, stored_train, train_config, step)
     params = {k[len("param.") :]: v for k, v in tensors.items() if k.startswith("param.")}
     optim = {k[len("optim.") :]: v for k, v in tensors.items() if k.startswith("optim.")}
+    extra = {k[len("extra.") :]: v for k, v in tensors.items() if k.startswith("extra.")}
     last_ckpt = max((s for s in run_steps(run_dir) if s <= step), default=None)
     history = json.loads(meta["history"])
-    return ResumePoint(step, params, optim, history, meta.get("status", "running"), last_ckpt)
+    return TrainState(step, params, optim, history, meta.get("status", "running"), last_ckpt, extra)
 
 
 def _without_cadence(d: dict) -> dict:
@@ -181,7 +200,7 @@ def clear_run(run_dir) -> None:
         ck.rmdir()
 
 
-def prepare_run_dir(run_dir, *, model_config, task, train_config, resume: bool, overwrite: bool) -> ResumePoint | None:
+def prepare_run_dir(run_dir, *, model_config, task, train_config, resume: bool, overwrite: bool) -> TrainState | None:
     """Check `run_dir` before training: a resume point to continue from, or None to start fresh."""
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():

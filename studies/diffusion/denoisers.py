@@ -222,28 +222,38 @@ class RandomFeatureNet(nn.Module):
         return self.features(u, c_noise) @ self.A.T  # [B, d]
 
 
-def build_net(config, data_shape: tuple[int, ...]) -> nn.Module:
-    """The raw network for `config` and one data point's shape ([d] for the MLP, [C, H, W] for the U-Net)."""
-    data_shape = tuple(int(s) for s in data_shape)
+def check_data_shape(config, data_shape: tuple[int, ...]) -> None:
+    """A ShapeError when the network of `config` cannot take data points of `data_shape`."""
     if isinstance(config, DenoiserConfig):
         if len(data_shape) != 1:
             raise ShapeError(
                 f"DenoiserConfig is an MLP for vectors, but the data points have shape {data_shape}. "
                 "Use UNetConfig for images [C, H, W], or flatten the data to [n, d]."
             )
-        return MLPNet(config, data_shape[0])
-    if isinstance(config, RandomFeatureConfig):
+    elif isinstance(config, RandomFeatureConfig):
         if len(data_shape) != 1:
             raise ShapeError(
                 f"RandomFeatureConfig is for vectors [d]; the data points have shape {data_shape}. Flatten them."
             )
-        return RandomFeatureNet(config, data_shape[0])
-    if isinstance(config, UNetConfig):
+    elif isinstance(config, UNetConfig):
         factor = 2 ** (len(config.channel_mult) - 1)
         if len(data_shape) != 3 or data_shape[1] % factor or data_shape[2] % factor:
             raise ShapeError(
                 f"UNetConfig with channel_mult={config.channel_mult} needs images [C, H, W] with H and W divisible by "
                 f"{factor}; the data points have shape {data_shape}. Pad the images or use fewer levels."
             )
-        return UNetNet(config, data_shape)
-    raise SpecError("denoiser", "config", type(config).__name__, "a DenoiserConfig, UNetConfig or RandomFeatureConfig")
+    else:
+        raise SpecError(
+            "denoiser", "config", type(config).__name__, "a DenoiserConfig, UNetConfig or RandomFeatureConfig"
+        )
+
+
+def build_net(config, data_shape: tuple[int, ...]) -> nn.Module:
+    """The raw network for `config` and one data point's shape ([d] for the MLP, [C, H, W] for the U-Net)."""
+    data_shape = tuple(int(s) for s in data_shape)
+    check_data_shape(config, data_shape)
+    if isinstance(config, DenoiserConfig):
+        return MLPNet(config, data_shape[0])
+    if isinstance(config, RandomFeatureConfig):
+        return RandomFeatureNet(config, data_shape[0])
+    return UNetNet(config, data_shape)

@@ -21,8 +21,12 @@ from dataclasses import dataclass, field
 import torch
 
 from interp.device import resolve_device
-from interp.errors import SpecError
+from interp.errors import SpecError, TrainingDiverged
+from interp.models.functional import FlatLayout
 from interp.results import Result
+from interp.train.engine import GroupTrainer, Hooks, Job
+from interp.train.objective import Objective
+from interp.train_config import TrainConfig
 from probes.samples import as_points
 
 
@@ -88,6 +92,91 @@ class RFTraining(Result):
     A: torch.Tensor = field(repr=False)  # [d, p] at the end
 
 
+@dataclass(frozen=True)
+class RFShape:
+    """The random-feature score model's shape: data dimension d, p features (W frozen, A [d, p] trained)."""
+
+    d: int
+    p: int
+
+    def to_dict(self) -> dict:
+        return {"d": self.d, "p": self.p}
+
+
+@dataclass(frozen=True)
+class RFProblem:
+    """What one random-feature score model is trained on: points x [n, d], the frozen features W [p, d],
+    the diffusion time t, and when its curves are measured (`n_checks` log-spaced steps, `n_test` fresh points)."""
+
+    x: torch.Tensor
+    W: torch.Tensor
+    t: float
+    n_checks: int
+    n_test: int
+
+    def checks(self, steps: int) -> set[int]:
+        """The log-spaced steps 1..steps at which the curves are measured."""
+        return {int(round(v)) for v in torch.logspace(0, math.log10(max(steps, 1)), self.n_checks).tolist()}
+
+
+class RFScoreObjective(Objective):
+    """Bonnaire et al.'s denoising loss (d n)^-1 sum_mu |sqrt(Delta) s_A(x_t^mu) + xi_mu|^2, fresh xi every
+    step, as an objective of the training engine (with SGD without momentum it is their full-batch GD).
+
+    Each model draws from one generator seeded by its seed, in the order the study's recipe fixes: the
+    fresh test points first, then each step's noise, and the curves' noise at each check (so the
+    draws interleave as in a plain loop). The evaluations at the checks are the curves: train_loss,
+    test_loss (fresh data) and score_error."""
+
+    metric_names = ("train_loss", "test_loss", "score_error")
+    loss_metric = "train_loss"
+
+    def __init__(self, jobs, device, dtype):
+        super().__init__(jobs, device, dtype)
+        shape = jobs[0].model_config
+        self.layout = FlatLayout([("A", (shape.d, shape.p))])
+        self.problems = [j.task for j in jobs]
+        self.gens = [torch.Generator(device=device).manual_seed(j.cfg.seed) for j in jobs]
+        self.x_test = [torch.randn(j.task.n_test, shape.d, generator=g, device=device) for j, g in zip(jobs, self.gens)]
+        self.delta = noise_variance(jobs[0].task.t)
+
+    @classmethod
+    def eval_steps(cls, job) -> set[int]:
+        return job.task.checks(job.cfg.steps)
+
+    def initial_state(self, job) -> dict:
+        return {"A": torch.zeros(job.model_config.d, job.model_config.p)}
+
+    def loss_and_grad(self, flat, step: int):
+        """The loss and its closed-form gradient (2 sqrt(Delta) / (d n)) R^T phi, R the residual [n, d]."""
+        A = self.layout.views(flat.detach())["A"]  # [M, d, p]
+        losses, grads = [], []
+        for m, (prob, gen) in enumerate(zip(self.problems, self.gens)):
+            xt, xi = diffuse(prob.x, prob.t, gen)
+            phi = rf_features(xt, prob.W)  # [n, p]
+            residual = math.sqrt(self.delta) * phi @ A[m].T + xi  # [n, d]
+            n, d = residual.shape
+            losses.append((residual**2).mean())
+            grads.append(((2 * math.sqrt(self.delta) / (d * n)) * residual.T @ phi).reshape(-1))
+        return torch.stack(losses), torch.stack(grads)  # [M], [M, d p]
+
+    @torch.no_grad()
+    def evaluate(self, flat):
+        A = self.layout.views(flat)["A"]
+        rows = []
+        for m, (prob, gen, x_test) in enumerate(zip(self.problems, self.gens, self.x_test)):
+            rows.append([
+                rf_loss(A[m], prob.W, prob.x, prob.t, gen),
+                rf_loss(A[m], prob.W, x_test[:500], prob.t, gen, draws=2),
+                score_error(A[m], prob.W, x_test, prob.t, gen),
+            ])  # fmt: skip
+        return torch.tensor(rows, dtype=torch.float64, device=flat.device)
+
+    def select(self, keep) -> None:
+        idx = keep.tolist()
+        self.problems, self.gens, self.x_test = ([v[i] for i in idx] for v in (self.problems, self.gens, self.x_test))
+
+
 def train_rf_score(
     train_x,
     W: torch.Tensor,
@@ -101,32 +190,33 @@ def train_rf_score(
     gap: float = 0.1,
     device=None,
 ) -> RFTraining:
-    """Full-batch GD of the random-feature score model on `train_x` [n, d] (Bonnaire et al.'s recipe), with curves."""
+    """Full-batch GD of the random-feature score model on `train_x` [n, d] (Bonnaire et al.'s recipe), with
+    curves; trained by the engine (`RFScoreObjective`, SGD without momentum, lr = lr_scale d / Delta)."""
     dev = resolve_device(device) if device is not None else W.device
     x = as_points(train_x, "train_x", device=dev, min_rows=1)
     W = W.to(dev)
     n, d, p = x.shape[0], x.shape[1], W.shape[0]
     if W.shape[1] != d:
         raise SpecError("train_rf_score", "W", tuple(W.shape), f"[p, {d}] to match the data's d = {d}")
-    delta, lr = noise_variance(t), lr_scale * d / noise_variance(t)
-    gen = torch.Generator(device=dev).manual_seed(seed)
-    x_test = torch.randn(n_test, d, generator=gen, device=dev)  # fresh data, N(0, I)
-    checks = sorted({int(round(v)) for v in torch.logspace(0, math.log10(max(steps, 1)), n_checks).tolist()})
-    A = torch.zeros(d, p, device=dev)
-    curve: dict[str, list] = {"steps": [], "train_loss": [], "test_loss": [], "score_error": []}
-    for step in range(1, steps + 1):
-        xt, xi = diffuse(x, t, gen)
-        phi = rf_features(xt, W)  # [n, p]
-        residual = math.sqrt(delta) * phi @ A.T + xi  # [n, d]
-        A -= lr * (2 * math.sqrt(delta) / (d * n)) * residual.T @ phi  # gradient of the loss
-        if step in checks:
-            curve["steps"].append(step)
-            curve["train_loss"].append(rf_loss(A, W, x, t, gen))
-            curve["test_loss"].append(rf_loss(A, W, x_test[:500], t, gen, draws=2))
-            curve["score_error"].append(score_error(A, W, x_test, t, gen))
-    tau = [s * lr for s in curve["steps"]]
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise SpecError("train_rf_score", "steps", steps, "a positive int")
+    if not (isinstance(t, (int, float)) and 0 < t < math.inf):
+        raise SpecError("train_rf_score", "t", t, "a positive diffusion time", "Bonnaire et al. use t = 0.01.")
+    if not (isinstance(lr_scale, (int, float)) and 0 < lr_scale < math.inf):
+        raise SpecError("train_rf_score", "lr_scale", lr_scale, "a positive number", "The recipe's is 1e-2.")
+    lr = lr_scale * d / noise_variance(t)
+    cfg = TrainConfig(
+        steps=steps, lr=lr, weight_decay=0.0, optimizer="sgd", momentum=0.0, warmup_steps=0, seed=seed, device=str(dev)
+    )
+    job = Job(0, RFShape(d, p), RFProblem(x, W, float(t), n_checks, n_test), cfg, objective=RFScoreObjective)
+    outcome = GroupTrainer([job], dev, Hooks()).run()[0]
+    if outcome.status != "complete":
+        raise TrainingDiverged("random-feature score model: " + outcome.message)
+    curve = {k: [h[k] for h in outcome.history] for k in ("train_loss", "test_loss", "score_error")}
+    steps_done = [h["step"] for h in outcome.history]
+    tau = [s * lr for s in steps_done]
     return RFTraining(
-        n=n, d=d, p=p, t=t, lr=lr, tau=tau, gap=gap, A=A,
+        n=n, d=d, p=p, t=t, lr=lr, tau=tau, gap=gap, A=outcome.state_dict["A"], steps=steps_done,
         tau_gen=generalization_tau(tau, curve["score_error"]),
         tau_mem=memorization_tau(tau, curve["train_loss"], curve["test_loss"], gap),
         **curve,

@@ -21,10 +21,16 @@ from dataclasses import dataclass, field
 
 import torch
 
-from interp.errors import ShapeError
+from interp.errors import ShapeError, SpecError, TrainingDiverged
+from interp.models.functional import FlatLayout
 from interp.results import Result
+from interp.train.engine import GroupTrainer, Hooks, Job
+from interp.train.objective import Objective, step_generators
+from interp.train_config import TrainConfig
+from probes.samples import as_points
 from studies.diffusion.random_features import (
     FeatureSpectrum,
+    RFShape,
     RFTraining,
     diffuse,
     feature_spectrum,
@@ -33,6 +39,8 @@ from studies.diffusion.random_features import (
     rf_weights,
     train_rf_score,
 )
+
+_STREAM_EVAL = 0xE7A1  # the evaluations' noise, apart from training's
 
 
 def tweedie_denoiser(B: torch.Tensor, W: torch.Tensor, x: torch.Tensor, s: float) -> torch.Tensor:
@@ -48,6 +56,79 @@ def rf_heun_step(A: torch.Tensor, W: torch.Tensor, x: torch.Tensor, s_from: floa
     return x + h * (slope + (-x_euler - rf_score(A, W, x_euler))) / 2
 
 
+@dataclass(frozen=True)
+class RFDistillProblem:
+    """What the random-feature student is distilled on: the teacher's readout A [d, p], the features W
+    [p, d], the training points [n, d], the time t and the factor of the upper time, the EMA rate."""
+
+    A_teacher: torch.Tensor
+    W: torch.Tensor
+    x: torch.Tensor
+    t: float
+    factor: float
+    ema: float
+
+
+class RFConsistencyObjective(Objective):
+    """The two-time consistency loss of the random-feature student B (see the module doc) as an objective
+    of the training engine: B starts at the teacher's A, the EMA target (extra state) too; each model
+    draws its noise from one generator seeded by its seed, in a plain loop's order. Evaluations: the loss
+    on one fixed draw ("loss")."""
+
+    metric_names = ("loss",)
+    loss_metric = "loss"
+
+    def __init__(self, jobs, device, dtype):
+        super().__init__(jobs, device, dtype)
+        d, p = jobs[0].task.A_teacher.shape
+        self.layout = FlatLayout([("B", (d, p))])
+        self.problems = [j.task for j in jobs]
+        self.gens = [torch.Generator(device=device).manual_seed(j.cfg.seed) for j in jobs]
+        self.seeds = [j.cfg.seed for j in jobs]
+        self.ema = torch.tensor([[j.task.ema] for j in jobs], dtype=torch.float64).to(device, dtype)  # [M, 1]
+        self.target: torch.Tensor | None = None  # [M, d p]
+
+    def initial_state(self, job) -> dict:
+        return {"B": job.task.A_teacher}
+
+    def begin(self, flat, saved) -> None:
+        rows = [flat[i] if s is None or "target" not in s else s["target"] for i, s in enumerate(saved)]
+        self.target = torch.stack([r.to(flat.device, flat.dtype) for r in rows]).clone()
+
+    def after_update(self, flat) -> None:
+        self.target.lerp_(flat, 1.0 - self.ema)
+
+    def extra_state(self, i: int) -> dict:
+        return {"target": self.target[i]}
+
+    def _loss(self, flat, gens) -> torch.Tensor:
+        B = self.layout.views(flat)["B"]  # [M, d, p]
+        target = self.layout.views(self.target)["B"]
+        out = []
+        for m, (prob, gen) in enumerate(zip(self.problems, gens)):
+            t_hi = prob.factor * prob.t
+            x_hi, _ = diffuse(prob.x, t_hi, gen)  # [n, d]
+            with torch.no_grad():
+                goal = tweedie_denoiser(
+                    target[m], prob.W, rf_heun_step(prob.A_teacher, prob.W, x_hi, t_hi, prob.t), prob.t
+                )
+            out.append(((tweedie_denoiser(B[m], prob.W, x_hi, t_hi) - goal) ** 2).sum(dim=1).mean())
+        return torch.stack(out)  # [M]
+
+    def losses(self, flat, step: int) -> torch.Tensor:
+        return self._loss(flat, self.gens)
+
+    @torch.no_grad()
+    def evaluate(self, flat) -> torch.Tensor:
+        fixed = step_generators(self.seeds, _STREAM_EVAL, 0, flat.device)  # one fixed draw, apart from training's
+        return self._loss(flat, fixed)[:, None]
+
+    def select(self, keep) -> None:
+        idx = keep.tolist()
+        self.problems, self.gens, self.seeds = ([v[i] for i in idx] for v in (self.problems, self.gens, self.seeds))
+        self.target, self.ema = self.target.index_select(0, keep), self.ema.index_select(0, keep)
+
+
 def rf_consistency_distill(
     A_teacher: torch.Tensor,
     W: torch.Tensor,
@@ -60,25 +141,29 @@ def rf_consistency_distill(
     ema: float = 0.95,
     seed: int = 0,
 ) -> torch.Tensor:
-    """The student's readout B [d, p] after `steps` Adam steps of the two-time consistency loss (see the module doc)."""
+    """The student's readout B [d, p] after `steps` Adam steps of the two-time consistency loss (see the
+    module doc), trained by the engine (`RFConsistencyObjective`; Adam with torch.optim's defaults)."""
     if A_teacher.shape != (W.shape[1], W.shape[0]):
         raise ShapeError(f"A_teacher has shape {tuple(A_teacher.shape)}, expected [d, p] = {[W.shape[1], W.shape[0]]}.")
-    t_hi = factor * t
-    B = A_teacher.clone().requires_grad_(True)
-    target = A_teacher.clone()
-    opt = torch.optim.Adam([B], lr=lr)
-    gen = torch.Generator(device=train_x.device).manual_seed(seed)
-    for _ in range(steps):
-        x_hi, _ = diffuse(train_x, t_hi, gen)  # [n, d]
-        with torch.no_grad():
-            goal = tweedie_denoiser(target, W, rf_heun_step(A_teacher, W, x_hi, t_hi, t), t)
-        loss = ((tweedie_denoiser(B, W, x_hi, t_hi) - goal) ** 2).sum(dim=1).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            target.lerp_(B, 1.0 - ema)
-    return B.detach()
+    x = as_points(train_x, "train_x", device=train_x.device if isinstance(train_x, torch.Tensor) else None)
+    if x.shape[1] != W.shape[1]:
+        raise ShapeError(f"train_x has d = {x.shape[1]}, the features W [p, d] d = {W.shape[1]}.")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise SpecError("rf_consistency_distill", "steps", steps, "a positive int")
+    if not 0.0 <= ema < 1.0:
+        raise SpecError("rf_consistency_distill", "ema", ema, "a number in [0, 1)", "0.95 (EMA) or 0 (stop-gradient).")
+    if not (isinstance(factor, (int, float)) and factor > 1):
+        raise SpecError("rf_consistency_distill", "factor", factor, "a number > 1 (t_hi = factor t)")
+    cfg = TrainConfig(
+        steps=steps, lr=lr, weight_decay=0.0, optimizer="adam", betas=(0.9, 0.999), warmup_steps=0,
+        eval_every=steps, seed=seed, device=str(x.device),
+    )  # fmt: skip
+    problem = RFDistillProblem(A_teacher.detach().to(x.device), W.to(x.device), x, float(t), float(factor), float(ema))
+    job = Job(0, RFShape(W.shape[1], W.shape[0]), problem, cfg, objective=RFConsistencyObjective)
+    outcome = GroupTrainer([job], x.device, Hooks()).run()[0]
+    if outcome.status != "complete":
+        raise TrainingDiverged("random-feature consistency distillation: " + outcome.message)
+    return outcome.state_dict["B"]
 
 
 @dataclass(frozen=True)

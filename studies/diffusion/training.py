@@ -1,46 +1,80 @@
-"""Training an EDM denoiser with Adam, and continuing its training (the control of the distillation study)."""
+"""Training an EDM denoiser, and continuing its training (the control of the distillation study),
+through grokscope's one training engine (`interp.train.train` with `studies.diffusion.objectives`):
+the batched Adam of interp.train.optim, run directories that `interp.checkpoints.load()` reads
+(`out=`), `resume=`, a progress bar, a clear error when the loss stops being finite."""
 
 from __future__ import annotations
 
 import copy
 import math
+import sys
 from collections.abc import Sequence
 
 import torch
+from tqdm.auto import tqdm
 
 from interp.device import model_device, resolve_device
-from interp.errors import ShapeError, SpecError, TrainingDiverged
-from studies.diffusion.data import as_training_data, measured_sigma_data
-from studies.diffusion.denoisers import build_net
-from studies.diffusion.edm import EDMDenoiser, edm_loss
+from interp.errors import ShapeError, SpecError
+from interp.train import TrainConfig, TrainState, raise_if_diverged, train_many
+from studies.diffusion.data import measured_sigma_data
+from studies.diffusion.edm import EDMConfig, EDMDenoiser
+from studies.diffusion.objectives import BATCH_SIZE, PointData, training_batch  # noqa: F401 (training_batch: re-exported)
 
-BATCH_SIZE = 256
-LOG_EVERY = 100
-
-
-def training_batch(data: torch.Tensor, batch_size: int, generator: torch.Generator) -> torch.Tensor:
-    """A batch of training points: all n repeated round(batch_size / n) times when n <= batch_size
-    (every point in every step, fresh noise: the recipe of docs/papers.md, B.6), else batch_size points drawn at random."""
-    n = data.shape[0]
-    if n <= batch_size:
-        return data.repeat(max(1, round(batch_size / n)), *([1] * (data.ndim - 1)))  # [reps * n, ...]
-    idx = torch.randint(0, n, (batch_size,), generator=generator, device=data.device)  # [batch_size]
-    return data[idx]
+LOG_EVERY = 100  # the loss is recorded every this many steps (and at the last one)
 
 
 def check_schedule(name: str, steps: int, lr: float) -> None:
-    """Refuse a non-positive step count or learning rate."""
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
-        raise SpecError(name, "steps", steps, "a non-negative int")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+    """Refuse a step count below one and a learning rate that is not a positive number."""
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise SpecError(name, "steps", steps, "a positive int")
+    if isinstance(lr, bool) or not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise SpecError(name, "lr", lr, "a positive number", "Adam's usual range for these models is 1e-4 to 1e-3.")
 
 
-def seeded_build(config, data_shape: tuple[int, ...], seed: int):
-    """The raw network for `config`, initialised from `seed` without touching the global RNG."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return build_net(config, data_shape)
+def adam_config(*, steps: int, lr: float, seed: int, batch_size: int | None, device) -> TrainConfig:
+    """The train config of the study's loops: Adam (torch.optim.Adam's defaults: betas (0.9, 0.999), no
+    weight decay), constant lr, the loss recorded every LOG_EVERY steps."""
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise SpecError("train_denoiser", "batch_size", batch_size, "a positive int")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise SpecError("train_denoiser", "seed", seed, "a non-negative int")
+    return TrainConfig(
+        steps=steps, lr=lr, weight_decay=0.0, optimizer="adam", betas=(0.9, 0.999), warmup_steps=0,
+        batch_size=batch_size, eval_every=LOG_EVERY, seed=seed, device=str(device),
+    )  # fmt: skip
+
+
+def progress_bar(progress, total: int, desc: str):
+    """(callback for the engine, close): `progress` True draws a tqdm bar, a callable gets the steps done."""
+    if progress is None or progress is False:
+        return None, lambda: None
+    if callable(progress):
+        return progress, lambda: None
+    bar = tqdm(total=total, desc=desc, unit="step", file=sys.stderr, dynamic_ncols=True)
+    return bar.update, bar.close
+
+
+def fit(model_config, points: PointData, cfg: TrainConfig, *, targets=None, init=None, out=None, resume=False,
+        overwrite=False, progress=None, snapshot_steps=(), desc="train") -> EDMDenoiser:  # fmt: skip
+    """Train through the engine and return the model with the study's attributes: `.history` (the
+    loss at every evaluation after the start), `.step`, `.snapshots`, `.optimizer_state` (to continue),
+    `.data_spec`, `.run_dir`."""
+    job = (model_config, points, cfg) if targets is None else (model_config, points, cfg, targets)
+    start = 0 if init is None else init.step
+    callback, close = progress_bar(progress, cfg.steps - start, desc)
+    try:
+        (result,) = train_many(
+            [job], out=[out], resume=resume, overwrite=overwrite, progress=callback, init=[init], keep_state=True,
+            snapshot_steps=snapshot_steps,
+        )  # fmt: skip
+        raise_if_diverged(result)
+    finally:
+        close()
+    model = result.model.eval()
+    model.history = [h for h in result.history if h["step"] > start]
+    model.step, model.snapshots = cfg.steps, dict(result.snapshots)
+    model.optimizer_state, model.data_spec, model.run_dir = result.state.optimizer, points.spec, result.out
+    return model
 
 
 def train_denoiser(
@@ -53,60 +87,58 @@ def train_denoiser(
     device=None,
     batch_size: int = BATCH_SIZE,
     snapshot_steps: Sequence[int] = (),
+    out=None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress=None,
 ) -> EDMDenoiser:
     """Train an EDM denoiser on `data` ([n, d] or [n, C, H, W]) with Adam for `steps` steps.
 
-    Returns the model (in eval mode) with `.history` (loss every 100 steps), `.step`, and, for each
-    step in `snapshot_steps`, a copy of its weights in `.snapshots` (see `at_step`)."""
+    Returns the model (in eval mode) with `.history` (the loss every 100 steps, on one fixed draw of
+    batch and noise), `.step`, and, for each step in `snapshot_steps`, a copy of its weights in
+    `.snapshots` (see `at_step`). `out`: a run directory written as it trains (run.json, checkpoints/,
+    state/; `interp.checkpoints.load(out).model` is the denoiser); `resume=True` continues it;
+    `progress=True` shows a progress bar (or pass a callable taking the number of steps done)."""
     check_schedule("train_denoiser", steps, lr)
     dev = resolve_device(device) if device is not None else torch.device("cpu")
-    x = as_training_data(data, device=dev)
-    sigma_data = config.sigma_data if config.sigma_data is not None else measured_sigma_data(x)
-    model = EDMDenoiser(seeded_build(config, tuple(x.shape[1:]), seed), config, tuple(x.shape[1:]), sigma_data).to(dev)
-    model.step, model.snapshots, model.optimizer_state = 0, {}, None
-    return _fit(model, x, steps=steps, lr=lr, seed=seed, batch_size=batch_size, snapshot_steps=snapshot_steps)
+    points = PointData(data, device=dev)
+    x = points.x
+    sigma_data = config.sigma_data if getattr(config, "sigma_data", None) is not None else measured_sigma_data(x)
+    model_config = EDMConfig(config, tuple(x.shape[1:]), sigma_data)
+    cfg = adam_config(steps=steps, lr=lr, seed=seed, batch_size=batch_size, device=dev)
+    return fit(model_config, points, cfg, out=out, resume=resume, overwrite=overwrite, progress=progress,
+               snapshot_steps=snapshot_steps, desc="denoiser")  # fmt: skip
 
 
 def continue_training(
-    model: EDMDenoiser, data, *, steps: int, lr: float, seed: int, batch_size: int = BATCH_SIZE
+    model: EDMDenoiser,
+    data,
+    *,
+    steps: int,
+    lr: float,
+    seed: int,
+    batch_size: int = BATCH_SIZE,
+    out=None,
+    progress=None,
 ) -> EDMDenoiser:
-    """A copy of `model` trained `steps` more steps on `data`, resuming its Adam state when it has one."""
+    """A copy of `model` trained `steps` more steps on `data`, resuming its Adam state when it has one
+    (a model from train_denoiser or continue_training; a loaded one starts a fresh Adam at its step)."""
     check_schedule("continue_training", steps, lr)
     if not isinstance(model, EDMDenoiser) or model.kind != "edm":
         raise SpecError("continue_training", "model", type(model).__name__, "an EDM denoiser from train_denoiser")
-    x = as_training_data(data, device=model_device(model))
-    if tuple(x.shape[1:]) != model.data_shape:
-        raise ShapeError(f"data points have shape {tuple(x.shape[1:])}, the model was trained on {model.data_shape}.")
-    clone = copy.deepcopy(model)
-    clone.snapshots = {}
-    return _fit(clone, x, steps=steps, lr=lr, seed=seed, batch_size=batch_size, snapshot_steps=())
-
-
-def _fit(model: EDMDenoiser, x: torch.Tensor, *, steps, lr, seed, batch_size, snapshot_steps) -> EDMDenoiser:
-    gen = torch.Generator(device=x.device).manual_seed(seed + 7919 * getattr(model, "step", 0))
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    if getattr(model, "optimizer_state", None) is not None:
-        opt.load_state_dict(model.optimizer_state)
-        for group in opt.param_groups:
-            group["lr"] = lr
-    wanted = {int(s) for s in snapshot_steps}
-    model.train()
-    start = model.step
-    for k in range(1, steps + 1):
-        loss = edm_loss(model, training_batch(x, batch_size, gen), gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        model.step = start + k
-        if k % LOG_EVERY == 0 or k == steps:
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise TrainingDiverged(f"the EDM loss became {value} at step {model.step} (lr={lr}). Lower lr.")
-            model.history.append({"step": model.step, "loss": value})
-        if model.step in wanted:
-            model.snapshots[model.step] = {k2: v.detach().clone() for k2, v in model.state_dict().items()}
-    model.optimizer_state = opt.state_dict()
-    return model.eval()
+    dev = model_device(model)
+    points = PointData(data, device=dev)
+    if tuple(points.x.shape[1:]) != model.data_shape:
+        raise ShapeError(
+            f"data points have shape {tuple(points.x.shape[1:])}, the model was trained on {model.data_shape}."
+        )
+    start = int(model.step or 0)
+    params = {k: v.detach() for k, v in model.state_dict().items()}
+    init = TrainState(start, params, model.optimizer_state or {}, list(model.history))
+    cfg = adam_config(steps=start + steps, lr=lr, seed=seed, batch_size=batch_size, device=dev)
+    clone = fit(model.cfg, points, cfg, init=init, out=out, progress=progress, desc="continue")
+    clone.history = list(model.history) + clone.history
+    return clone
 
 
 def at_step(model: EDMDenoiser, step: int) -> EDMDenoiser:
@@ -117,6 +149,6 @@ def at_step(model: EDMDenoiser, step: int) -> EDMDenoiser:
             "at_step", "step", step, f"one of the snapshot steps {sorted(snaps)}", "Pass it in snapshot_steps."
         )
     clone = copy.deepcopy(model)
-    clone.load_state_dict(snaps[step])
+    clone.load_state_dict(snaps[step], strict=False)  # snapshots hold the trained parameters
     clone.step, clone.snapshots, clone.optimizer_state = step, {}, None
     return clone.eval()

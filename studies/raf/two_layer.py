@@ -1,12 +1,12 @@
 """Two-layer networks with a trainable first layer on RAF data, trained as one batched computation.
 
 h(x) = a . sigma(W x / sqrt(d)) / sqrt(p), W [p, d] and a [p] both trained (the paper's open case).
-M networks (seeds, sample ratios) share one flat weight tensor [M, P] and one `BatchedOptimizer`
-step (interp.train.optim, the training engine's vectorised optimizer) with the learning rate of
-`TrainConfig.lr_at`. The engine's `GroupTrainer` trains on modular-arithmetic `Task`s (token pairs),
-not on Gaussian vectors, so this module runs its own short full-batch loop around those two pieces.
-A sweep batches every network of one shape (seeds, and jobs of equal size); with pad=True data
-sets of different sizes are padded to the largest and masked out of the loss.
+M networks (seeds, sample ratios) train as one group of grokscope's one training engine
+(interp.train.engine.GroupTrainer, with `TwoLayerObjective` below): one flat weight tensor [M, P],
+one vectorised optimizer step (interp.train.optim) with the learning rate of `TrainConfig.lr_at`,
+full batch, a network whose objective stops being finite stopped with a clear error. A sweep batches
+every network of one shape (seeds, and jobs of equal size); with pad=True data sets of different
+sizes are padded to the largest and masked out of the loss.
 
 Objective of each network (the convex learners' one, divided by n): (1/n) [sum_mu loss(y_mu, h(x_mu))
 + lam/2 (|W|^2 + |a|^2)], square loss 1/2 (y - h)^2 or hinge max(0, 1 - y h). Init: W i.i.d. N(0, 1)
@@ -15,14 +15,18 @@ Objective of each network (the convex learners' one, divided by n): (1/n) [sum_m
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
-from interp.train.optim import BatchedOptimizer
-from interp.train_config import TrainConfig, torch_dtype
+from interp.errors import TrainingDiverged
+from interp.models.functional import FlatLayout
+from interp.train.engine import GroupTrainer, Hooks, Job
+from interp.train.objective import Objective
+from interp.train_config import TrainConfig
 from studies.raf.activations import activation as activation_fn
 from studies.raf.data import RAFData, make_data
 from studies.raf.learners import Fit
@@ -74,28 +78,81 @@ def _objective(flat: Tensor, x: Tensor, y: Tensor, mask: Tensor, p: int, sigma, 
     return ((per_sample * mask).sum(-1) + 0.5 * lam * flat.pow(2).sum(-1)) / n
 
 
+@dataclass(frozen=True)
+class TwoLayerShape:
+    """The shape of the networks of one group: input dimension, width, activation, objective."""
+
+    d: int
+    p: int
+    activation: str
+    lam: float
+    loss: str
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """One network's (padded) training data: x [n, d], y [n], mask [n]."""
+
+    x: Tensor
+    y: Tensor
+    mask: Tensor
+
+
+class TwoLayerObjective(Objective):
+    """The engine's objective for a group of two-layer networks on RAF data: `_objective` per network
+    ("objective" at evaluations); fresh weights W ~ N(0, 1) seeded by the job's seed, a = 0."""
+
+    metric_names = ("objective",)
+    loss_metric = "objective"
+
+    def __init__(self, jobs, device, dtype):
+        super().__init__(jobs, device, dtype)
+        shape = jobs[0].model_config
+        self.p, self.lam, self.loss = shape.p, shape.lam, shape.loss
+        self.sigma = activation_fn(shape.activation)
+        self.layout = FlatLayout([("W", (shape.p, shape.d)), ("a", (shape.p,))])
+        self.x, self.y, self.mask = (
+            torch.stack([getattr(j.task, k) for j in jobs]).to(device, dtype) for k in "x y mask".split()
+        )
+
+    def initial_state(self, job) -> dict:
+        shape = job.model_config
+        W = torch.randn(shape.p, shape.d, generator=torch.Generator().manual_seed(job.cfg.seed))
+        return {"W": W, "a": torch.zeros(shape.p)}
+
+    def losses(self, flat: Tensor, step: int) -> Tensor:
+        return _objective(flat, self.x, self.y, self.mask, self.p, self.sigma, self.lam, self.loss)  # [M]
+
+    def evaluate(self, flat: Tensor) -> Tensor:
+        return self.losses(flat, -1)[:, None]
+
+    def select(self, keep: Tensor) -> None:
+        self.x, self.y, self.mask = (t.index_select(0, keep) for t in (self.x, self.y, self.mask))
+
+
 def train_padded(x, y, mask, init_seeds, p: int, *, lam: float, loss: str, activation: str, config: TrainConfig):
-    """Train M networks of width p on padded data x [M, n, d], y, mask [M, n]; returns (W, a, history)."""
+    """Train M networks of width p on padded data x [M, n, d], y, mask [M, n] as one group of the
+    training engine; returns (W [M, p, d], a [M, p], history)."""
     M, _, d = x.shape
-    dtype = torch_dtype(config.dtype)
-    W0 = torch.stack([torch.randn(p, d, generator=torch.Generator().manual_seed(s)) for s in init_seeds])
-    flat = torch.cat([W0.reshape(M, p * d), torch.zeros(M, p)], dim=1).to(x.device, dtype)  # [M, P]
-    x, y, mask = x.to(dtype), y.to(dtype), mask.to(dtype)
-    opt = BatchedOptimizer(
-        config.optimizer, flat, [("W", (p, d)), ("a", (p,))],
-        weight_decay=[config.weight_decay] * M, betas=[list(config.betas)] * M, momentum=[config.momentum] * M,
-    )  # fmt: skip
-    sigma, history = activation_fn(activation), []
-    lr_table = torch.tensor([config.lr_at(t) for t in range(config.steps)], dtype=torch.float64, device=flat.device)
-    flat.requires_grad_(True)
-    for step in range(config.steps):
-        objective = _objective(flat, x, y, mask, p, sigma, lam, loss)  # [M]
-        (grad,) = torch.autograd.grad(objective.sum(), flat)  # networks are independent: one backward for all
-        if step % config.eval_every == 0 or step == config.steps - 1:
-            history.append({"step": step, "objective": objective.detach().double().cpu().tolist()})
-        opt.step(flat, grad, lr_table[step].expand(M))
-    flat = flat.detach()
-    return flat[:, : p * d].view(M, p, d), flat[:, p * d :], history
+    shape = TwoLayerShape(d, p, activation, float(lam), loss)
+    jobs = [
+        Job(m, shape, _Rows(x[m], y[m], mask[m]), dataclasses.replace(config, seed=int(s)), objective=TwoLayerObjective)
+        for m, s in enumerate(init_seeds)
+    ]
+    outcomes = GroupTrainer(jobs, x.device, Hooks()).run()
+    bad = [m for m in range(M) if outcomes[m].status != "complete"]
+    if bad:
+        raise TrainingDiverged(f"two-layer network {bad[0]} (of {M}): " + outcomes[bad[0]].message)
+    W = torch.stack([outcomes[m].state_dict["W"] for m in range(M)])
+    a = torch.stack([outcomes[m].state_dict["a"] for m in range(M)])
+    steps = [h["step"] for h in outcomes[0].history]
+    history = [
+        {"step": s, "objective": [outcomes[m].history[k]["objective"] for m in range(M)]} for k, s in enumerate(steps)
+    ]
+    return W, a, history
 
 
 def train_two_layer(

@@ -29,7 +29,7 @@ from studies.diffusion import (
     train_until_copying,
 )
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "distillation.py"
+EXAMPLE = Path(__file__).resolve().parent.parent / "example.py"
 
 
 @pytest.fixture
