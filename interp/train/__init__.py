@@ -10,6 +10,7 @@ one. Run directories are written as training goes and can be resumed, or trained
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from interp.checkpoints import atomic_write_json
 from interp.device import resolve_device
 from interp.errors import ShapeError, SpecError, TrainingDiverged
+from interp.locks import lock_folders
 from interp.models import MLPConfig, ModelConfig, TransformerConfig, build_model
 from interp.tasks import Task, TaskSpec
 from interp.train.distill import Targets, check_targets, distillation_job, teacher_record
@@ -130,6 +132,7 @@ def train(
     callback=None,
     progress=None,
     state_every_s: float = 60.0,
+    break_lock: bool = False,
 ) -> TrainResult:
     """Train one model on `task` (a Task or TaskSpec) and return a `TrainResult`.
 
@@ -143,6 +146,9 @@ def train(
     replaces a run already in `out`. `callback(0, entry)` is called after each evaluation;
     `progress(n)` with the number of steps done since its last call. A loss that becomes NaN or
     infinite raises `TrainingDiverged` (its `.result` holds the history; run.json says "diverged").
+    `out` is locked while training writes there (interp.locks): another process writing it is refused
+    (`RunLockedError`, naming it); `break_lock=True` takes over a lock held on another host by a process
+    known to be gone. A full disk raises `StorageError`; what was saved is kept and `resume=True` continues.
     """
     result = train_many(
         [(model_config, task, train_config)],
@@ -152,6 +158,7 @@ def train(
         callback=callback,
         progress=progress,
         state_every_s=state_every_s,
+        break_lock=break_lock,
     )[0]
     return _raise_if_diverged(result)
 
@@ -172,6 +179,7 @@ def distill(
     callback=None,
     progress=None,
     state_every_s: float = 60.0,
+    break_lock: bool = False,
 ) -> TrainResult:
     """Train a student on a trained teacher's outputs (knowledge distillation); returns its `TrainResult`.
 
@@ -189,7 +197,7 @@ def distill(
     )  # fmt: skip
     result = train_many(
         [job], out=[out], resume=resume, overwrite=overwrite, callback=callback, progress=progress,
-        state_every_s=state_every_s,
+        state_every_s=state_every_s, break_lock=break_lock,
     )  # fmt: skip
     return _raise_if_diverged(result[0])
 
@@ -219,6 +227,7 @@ def train_many(
     gpus_per_task: float = 1.0,
     cpus_per_task: int = 1,
     max_retries: int = 3,
+    break_lock: bool = False,
 ) -> list[TrainResult]:
     """Train many models as one batched computation per shape; returns one `TrainResult` per job.
 
@@ -240,28 +249,41 @@ def train_many(
     default, a local instance when no cluster is running). Workers write the run directories, so `out`
     must be a path every node can write (checked first). A task whose worker dies is retried
     (`max_retries`) and resumes from its runs' saved states; `callback` runs on the workers; the
-    models of the results are on the CPU; a task that still fails gives its runs status "failed".
+    models of the results are on the CPU; a task that still fails gives its runs status "failed", unless
+    their run directories show them finished (results come from the tasks and the run directories).
+
+    Every run directory (and the sweep folder) is locked for the whole call (interp.locks): one held by
+    another process is refused before anything is trained (`RunLockedError` naming the holder's PID, host
+    and start time); `break_lock=True` takes over locks whose holders are known to be gone (on another
+    host, where their PIDs cannot be checked). A full disk raises `StorageError` (an OSError) naming the
+    file and the space needed and free: runs finished are kept, and `resume=True` finishes the rest.
     """
     if backend not in BACKENDS:
         raise SpecError("train_many", "backend", backend, f"one of {list(BACKENDS)}")
     prepared = [_normalise_job(i, job, check_device=backend == "local") for i, job in enumerate(jobs)]
     run_dirs, sweep_dir = _run_dirs(prepared, out, names)
     hooks = Hooks(callback=callback, progress=progress, state_every_s=state_every_s)
-    if backend == "local":
-        return _train_prepared(prepared, run_dirs, sweep_dir, resume, overwrite, run_local, hooks, max_models)
-    # connects, and checks that every node can write `out`, before anything is written
-    cluster = _ray_backend().RayCluster(
-        address,
-        run_dirs,
-        models_per_task=models_per_task,
-        gpus_per_task=gpus_per_task,
-        cpus_per_task=cpus_per_task,
-        max_retries=max_retries,
-    )
-    try:
-        return _train_prepared(prepared, run_dirs, sweep_dir, resume, overwrite, cluster.run, hooks, max_models)
-    finally:
-        cluster.close()
+    with contextlib.ExitStack() as held:
+        if sweep_dir is not None:
+            held.enter_context(lock_folders([sweep_dir], break_lock=break_lock, what="sweep folder"))
+        tokens = held.enter_context(lock_folders(run_dirs, break_lock=break_lock))
+        for job, run_dir in zip(prepared, run_dirs):
+            job.run_dir, job.lock_token = run_dir, tokens.get(str(run_dir))
+        if backend == "local":
+            return _train_prepared(prepared, sweep_dir, resume, overwrite, run_local, hooks, max_models)
+        # connects, and checks that every node can write `out`, before anything is written
+        cluster = _ray_backend().RayCluster(
+            address,
+            run_dirs,
+            models_per_task=models_per_task,
+            gpus_per_task=gpus_per_task,
+            cpus_per_task=cpus_per_task,
+            max_retries=max_retries,
+        )
+        try:
+            return _train_prepared(prepared, sweep_dir, resume, overwrite, cluster.run, hooks, max_models)
+        finally:
+            cluster.close()
 
 
 BACKENDS = ("local", "ray")
@@ -284,12 +306,10 @@ def _ray_backend():
     return ray_backend
 
 
-def _train_prepared(prepared, run_dirs, sweep_dir, resume, overwrite, run, hooks, max_models) -> list[TrainResult]:
+def _train_prepared(prepared, sweep_dir, resume, overwrite, run, hooks, max_models) -> list[TrainResult]:
     """Check each run directory, train what is not finished with `run` (`run_local` or a Ray cluster's
     `run`: (jobs, hooks, max_models) -> {index: Outcome}), index a sweep."""
     on_cpu = run is not run_local  # results of remote training come back to the driver's CPU
-    for job, run_dir in zip(prepared, run_dirs):
-        job.run_dir = run_dir
     outcomes, todo = prepare_jobs(prepared, resume=resume, overwrite=overwrite)
     outcomes.update(run(todo, hooks, max_models))
     ordered = [_result(job, outcomes[job.index], on_cpu) for job in prepared]  # prepared is in job order

@@ -21,12 +21,14 @@ import torch
 import torch.nn.functional as F
 
 from interp.checkpoints import checkpoint_path, save_weights, write_run_json
+from interp.errors import RunLockedError
+from interp.locks import check_owner
 from interp.metrics import METRIC_SUBSETS
 from interp.models import build_model
 from interp.models.stacked import StackedModels
 from interp.train.distill import Targets, run_extra
 from interp.train.optim import BatchedOptimizer
-from interp.train.rundir import ResumePoint, write_state
+from interp.train.rundir import ResumePoint, state_path, write_state
 from interp.train_config import torch_dtype
 
 _STREAM_MINIBATCH = 11  # keeps minibatch order independent of the task's own random streams
@@ -43,6 +45,7 @@ class Job:
     run_dir: Path | None = None
     resume: ResumePoint | None = None
     targets: Targets | None = None  # None: the task's training split and its (given) labels
+    lock_token: str | None = None  # the writer lock run_dir is held under (interp.locks); checked before writes
 
     @property
     def n_fit(self) -> int:
@@ -187,7 +190,8 @@ class GroupTrainer:
             momentum=[j.cfg.momentum for j in jobs],
         )
         if self.start:
-            self.opt.load_model_states([j.resume.optimizer for j in jobs], t=self.start)
+            where = [state_path(j.run_dir) if j.run_dir is not None else f"model {j.index}" for j in jobs]
+            self.opt.load_model_states([j.resume.optimizer for j in jobs], t=self.start, where=where)
         self.data = _GroupData(jobs, self.stacker, device)
         self.history = [list(j.resume.history) if j.resume else [] for j in jobs]
         self.eval_at = [eval_steps(j.cfg) for j in jobs]
@@ -327,13 +331,18 @@ class GroupTrainer:
                     i, step if first_bad < 0 else first_bad, bad_loss if first_bad >= 0 else entry["train_loss"]
                 )
                 continue
-            keep.append(i)
             if step not in self.eval_at[i]:
+                keep.append(i)
                 continue
             self.history[i].append(entry)
             is_ckpt = step in self.ckpt_at[i]
             if job.run_dir is not None:
-                self._write(i, step, entry, is_ckpt, final, write_state_now or is_ckpt)
+                try:
+                    self._write(i, step, entry, is_ckpt, final, write_state_now or is_ckpt)
+                except RunLockedError as exc:  # another writer took the directory: stop this run, the others go on
+                    self.outcomes[job.index] = Outcome("failed", self.history[i], None, str(exc))
+                    continue
+            keep.append(i)
             if is_ckpt:
                 self.last_ckpt[i] = step
             if final:
@@ -351,6 +360,8 @@ class GroupTrainer:
 
     def _write(self, i: int, step: int, entry: dict, is_ckpt: bool, final: bool, state: bool):
         job = self.jobs[i]
+        if job.lock_token is not None:
+            check_owner(job.run_dir, job.lock_token)
         specs = dict(model_config=job.model_config, task_spec=job.task, train_config=job.cfg)
         if is_ckpt:
             model = self.stacker.model_at(self.flat, i, copy=False)
@@ -391,6 +402,15 @@ class GroupTrainer:
             )
             + "."
         )
+        lost = None
+        if job.run_dir is not None and job.lock_token is not None:
+            try:
+                check_owner(job.run_dir, job.lock_token)
+            except RunLockedError as exc:
+                lost = str(exc)
+        if lost is not None:
+            self.outcomes[job.index] = Outcome("failed", self.history[i], None, lost)
+            return
         if job.run_dir is not None:
             write_run_json(
                 job.run_dir,
