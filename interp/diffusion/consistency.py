@@ -50,6 +50,7 @@ def consistency_distill(
     Returns the student (eval mode) with `.history` (loss every 100 steps), `.step`, and, for each step
     in `snapshot_steps`, a copy of its weights in `.snapshots` (see `training.at_step`)."""
     _check_arguments(teacher, steps, lr, n_discretisation, ema)
+    check_schedule("consistency_distill", steps, lr, seed, batch_size)
     dev = resolve_device(device) if device is not None else model_device(teacher)
     student = student_from_teacher(teacher, from_scratch=from_scratch, seed=seed).to(dev).train().requires_grad_(True)
     teacher = copy.deepcopy(teacher).to(dev).eval().requires_grad_(False)
@@ -108,9 +109,9 @@ def _check_arguments(teacher, steps, lr, n_discretisation, ema) -> None:
             "consistency_distill", "teacher", type(teacher).__name__, "an EDM denoiser from train_denoiser or load"
         )
     check_schedule("consistency_distill", steps, lr)
-    if not isinstance(n_discretisation, int) or n_discretisation < 2:
+    if not isinstance(n_discretisation, int) or isinstance(n_discretisation, bool) or n_discretisation < 2:
         raise SpecError(
             "consistency_distill", "n_discretisation", n_discretisation, "an int >= 2", "Song et al. use 18."
         )
-    if not 0.0 <= ema < 1.0:
+    if isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0.0 <= ema < 1.0:
         raise SpecError("consistency_distill", "ema", ema, "a number in [0, 1)", "0.95 (EMA) or 0 (stop-gradient).")

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import torch
 
 from interp.device import model_device, resolve_device
+from interp.diffusion.checks import check_count, check_seed
 from interp.diffusion.data import as_training_data, measured_sigma_data
 from interp.diffusion.denoisers import build_net
 from interp.diffusion.edm import EDMDenoiser, edm_loss
@@ -28,12 +29,18 @@ def training_batch(data: torch.Tensor, batch_size: int, generator: torch.Generat
     return data[idx]
 
 
-def check_schedule(name: str, steps: int, lr: float) -> None:
-    """Refuse a non-positive step count or learning rate."""
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
-        raise SpecError(name, "steps", steps, "a non-negative int")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+def check_schedule(name: str, steps: int, lr: float, seed=0, batch_size: int = BATCH_SIZE) -> None:
+    """Refuse a step count below 1 (training nothing), a non-positive learning rate, a bad seed or batch size."""
+    check_count(name, "steps", steps, fix="steps=0 would return the model untrained.")
+    if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0):
         raise SpecError(name, "lr", lr, "a positive number", "Adam's usual range for these models is 1e-4 to 1e-3.")
+    check_seed(name, seed)
+    check_count(name, "batch_size", batch_size)
+
+
+def _check_snapshots(where: str, snapshot_steps, steps: int) -> None:
+    for s in snapshot_steps:
+        check_count(where, "snapshot_steps", s, fix=f"Each is a step in [1, {steps}] at which to keep a copy.")
 
 
 def seeded_build(config, data_shape: tuple[int, ...], seed: int):
@@ -58,7 +65,8 @@ def train_denoiser(
 
     Returns the model (in eval mode) with `.history` (loss every 100 steps), `.step`, and, for each
     step in `snapshot_steps`, a copy of its weights in `.snapshots` (see `at_step`)."""
-    check_schedule("train_denoiser", steps, lr)
+    check_schedule("train_denoiser", steps, lr, seed, batch_size)
+    _check_snapshots("train_denoiser", snapshot_steps, steps)
     dev = resolve_device(device) if device is not None else torch.device("cpu")
     x = as_training_data(data, device=dev)
     sigma_data = config.sigma_data if config.sigma_data is not None else measured_sigma_data(x)
@@ -71,7 +79,7 @@ def continue_training(
     model: EDMDenoiser, data, *, steps: int, lr: float, seed: int, batch_size: int = BATCH_SIZE
 ) -> EDMDenoiser:
     """A copy of `model` trained `steps` more steps on `data`, resuming its Adam state when it has one."""
-    check_schedule("continue_training", steps, lr)
+    check_schedule("continue_training", steps, lr, seed, batch_size)
     if not isinstance(model, EDMDenoiser) or model.kind != "edm":
         raise SpecError("continue_training", "model", type(model).__name__, "an EDM denoiser from train_denoiser")
     x = as_training_data(data, device=model_device(model))
