@@ -45,8 +45,9 @@ from interp.cli.usage import (
     typed,
 )
 from interp.tasks import TaskSpec
-from interp.train import sweep_names, train_many
+from interp.train import estimate_sweep, sweep_names, train_many
 from interp.train.engine import Job
+from interp.train.estimate import check_fits
 from interp.train.rundir import CADENCE
 
 __all__ = ["build_parser", "expand", "format_table", "main"]
@@ -135,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="save the resume state at evaluations at most this often (default 60; 0 = every evaluation)",
     )
     ap.add_argument("--json", type=Path, help="also write the summary as JSON to this file")
+    ap.add_argument(
+        "--no-size-check",
+        action="store_true",
+        help="start a sweep even when its memory or disk estimate (printed before it starts) exceeds this machine's",
+    )
     ray = ap.add_argument_group("Ray (pip install grokscope[ray]; docs/ray.md)")
     ray.add_argument(
         "--ray", nargs="?", const="", default=None, metavar="ADDRESS",
@@ -263,6 +269,17 @@ def main(argv: list[str] | None = None) -> int:
             check_output_file(args.json, "--json")  # before any training: exit 2 means nothing was written
     except (*BAD_INPUT_ERRORS, TypeError) as exc:
         return _bad_input(exc)
+    try:
+        estimate = estimate_sweep(
+            jobs, out=[out] if single else out, names=names, keep_models=False, measure=not (args.quiet or args.dry_run),
+            backend=backend.get("backend", "local"),
+        )  # fmt: skip
+        if not args.quiet or args.dry_run:
+            print(f"interp-train: {estimate.summary()}", file=sys.stderr)
+        if not args.no_size_check:
+            check_fits(estimate, "--no-size-check")
+    except (*BAD_INPUT_ERRORS, TypeError) as exc:
+        return _bad_input(exc)
     if args.dry_run:
         for n, (m, t, c) in zip(names or ["."], jobs):
             spec = t if isinstance(t, TaskSpec) else t.spec
@@ -279,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
             progress=bar.update if bar is not None else None,
             state_every_s=args.save_state_every,
             break_lock=args.break_lock,
+            size_check=False,  # checked above, with the override the message names
+            keep_models=False,  # the summary needs the metrics; the weights are in the run directories
             **backend,
         )
     except BAD_INPUT_ERRORS as exc:

@@ -25,6 +25,7 @@ from interp.models import MLPConfig, ModelConfig, TransformerConfig, build_model
 from interp.tasks import Task, TaskSpec
 from interp.train.distill import Targets, check_targets, distillation_job, teacher_record
 from interp.train.engine import Hooks, Job, Outcome
+from interp.train.estimate import SweepEstimate, check_fits, estimate_prepared
 from interp.train.local import prepare_jobs, run_local
 from interp.train_config import DTYPES, LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig, torch_dtype
 
@@ -34,10 +35,12 @@ __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
     "TrainConfig",
+    "SweepEstimate",
     "TrainResult",
     "Targets",
     "distill",
     "distillation_job",
+    "estimate_sweep",
     "loss_fn",
     "make_optimizer",
     "sweep_names",
@@ -228,6 +231,8 @@ def train_many(
     cpus_per_task: int = 1,
     max_retries: int = 3,
     break_lock: bool = False,
+    size_check: bool = True,
+    keep_models: bool = True,
 ) -> list[TrainResult]:
     """Train many models as one batched computation per shape; returns one `TrainResult` per job.
 
@@ -257,12 +262,22 @@ def train_many(
     and start time); `break_lock=True` takes over locks whose holders are known to be gone (on another
     host, where their PIDs cannot be checked). A full disk raises `StorageError` (an OSError) naming the
     file and the space needed and free: runs finished are kept, and `resume=True` finishes the rest.
+
+    Before anything is written, the sweep's memory and disk are estimated (interp.train.estimate): one
+    that cannot fit on this machine is refused (a SpecError saying what does not fit) unless
+    `size_check=False`. `keep_models=False` returns results without models (`TrainResult.model` None;
+    the run directories hold the weights), so a driver of a big sweep does not hold every model.
     """
     if backend not in BACKENDS:
         raise SpecError("train_many", "backend", backend, f"one of {list(BACKENDS)}")
     prepared = [_normalise_job(i, job, check_device=backend == "local") for i, job in enumerate(jobs)]
     run_dirs, sweep_dir = _run_dirs(prepared, out, names)
-    hooks = Hooks(callback=callback, progress=progress, state_every_s=state_every_s)
+    if size_check:
+        where = sweep_dir or next((d.parent for d in run_dirs if d is not None), None)
+        check_fits(
+            estimate_prepared(prepared, where, keep_models=keep_models, max_models=max_models, here=backend == "local")
+        )
+    hooks = Hooks(callback=callback, progress=progress, state_every_s=state_every_s, keep_weights=keep_models)
     with contextlib.ExitStack() as held:
         if sweep_dir is not None:
             held.enter_context(lock_folders([sweep_dir], break_lock=break_lock, what="sweep folder"))
@@ -289,6 +304,28 @@ def train_many(
 BACKENDS = ("local", "ray")
 
 
+def estimate_sweep(
+    jobs,
+    out=None,
+    *,
+    names: list[str] | None = None,
+    keep_models: bool = True,
+    measure: bool = True,
+    max_models: int | None = None,
+    backend: str = "local",
+) -> SweepEstimate:
+    """What `train_many(jobs, out, ...)` would take, before it starts: models, batch groups, parameters,
+    model-steps, memory (training peak + results held), disk, and (measure=True) seconds per model-step
+    timed here on a few steps of each group, with the total. `.summary()` says it in one paragraph,
+    `.problems()` what does not fit. Nothing is written."""
+    prepared = [_normalise_job(i, job, check_device=backend == "local") for i, job in enumerate(jobs)]
+    run_dirs, sweep_dir = _run_dirs(prepared, out, names)
+    where = sweep_dir or next((d.parent for d in run_dirs if d is not None), None)
+    return estimate_prepared(
+        prepared, where, keep_models=keep_models, measure=measure, max_models=max_models, here=backend == "local"
+    )
+
+
 def _ray_backend():
     """The Ray backend module, or a SpecError that says how to install Ray."""
     try:
@@ -311,6 +348,9 @@ def _train_prepared(prepared, sweep_dir, resume, overwrite, run, hooks, max_mode
     `run`: (jobs, hooks, max_models) -> {index: Outcome}), index a sweep."""
     on_cpu = run is not run_local  # results of remote training come back to the driver's CPU
     outcomes, todo = prepare_jobs(prepared, resume=resume, overwrite=overwrite)
+    if not hooks.keep_weights:
+        for o in outcomes.values():
+            o.state_dict = None
     outcomes.update(run(todo, hooks, max_models))
     ordered = [_result(job, outcomes[job.index], on_cpu) for job in prepared]  # prepared is in job order
     if sweep_dir is not None:

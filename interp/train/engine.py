@@ -73,6 +73,7 @@ class Hooks:
     callback: object = None
     progress: object = None
     state_every_s: float = 60.0
+    keep_weights: bool = True  # False: outcomes carry no final weights (a big sweep's driver need not hold them)
     _last_progress: float = field(default=0.0)
     _pending: int = field(default=0)
 
@@ -300,6 +301,21 @@ class GroupTrainer:
             self._at_eval(s)
         return self.outcomes
 
+    def seconds_per_step(self, warmup: int = 2, budget_s: float = 0.3, max_steps: int = 50) -> float:
+        """Wall-clock seconds of one training step of the whole group: `warmup` untimed steps, then steps
+        timed until `budget_s` seconds or `max_steps` steps (the weights change; nothing is written)."""
+        lrs = self._lr_table(0, warmup + max_steps)
+        for step in range(warmup):
+            self._train_step(step, lrs[step])
+        sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda device=None: None)
+        sync(self.device)
+        t0, n = time.perf_counter(), 0
+        while n < max_steps and (n == 0 or time.perf_counter() - t0 < budget_s):
+            self._train_step(warmup + n, lrs[warmup + n])
+            n += 1
+            sync(self.device)
+        return (time.perf_counter() - t0) / n
+
     def _tick(self, n_models: int):
         h = self.hooks
         if h.progress is None:
@@ -346,9 +362,9 @@ class GroupTrainer:
             if is_ckpt:
                 self.last_ckpt[i] = step
             if final:
-                weights = self.stacker.views(self.flat.detach()[i : i + 1])
+                weights = self.stacker.views(self.flat.detach()[i : i + 1]) if self.hooks.keep_weights else None
                 self.outcomes[job.index] = Outcome(
-                    "complete", self.history[i], {n: w[0].clone() for n, w in weights.items()}
+                    "complete", self.history[i], {n: w[0].clone() for n, w in weights.items()} if weights else None
                 )
             if self.hooks.callback is not None:
                 self.hooks.callback(job.index, entry)

@@ -103,8 +103,9 @@ class RayCluster:
             )
             payload = [dataclasses.replace(j, resume=None) for j in members]  # the worker reads the states itself
             ref = train_chunk.options(**options).remote(
-                chunk_id, payload, hooks.callback, hooks.state_every_s, max_models, self.cpus_per_task, counter
-            )
+                chunk_id, payload, hooks.callback, hooks.state_every_s, max_models, self.cpus_per_task, counter,
+                hooks.keep_weights,
+            )  # fmt: skip
             refs[ref] = members
         try:
             outcomes = self._collect(refs, counter, hooks.progress)
@@ -282,7 +283,9 @@ class ProgressCounter:
 
 
 @ray.remote
-def train_chunk(chunk_id, jobs, callback, state_every_s, max_models, n_threads, counter) -> dict[int, Outcome]:
+def train_chunk(
+    chunk_id, jobs, callback, state_every_s, max_models, n_threads, counter, keep_weights=True
+) -> dict[int, Outcome]:
     """One Ray task: train a chunk of one shape group into its run directories, resuming what a
     previous attempt of this task saved; the final weights (on the CPU) and histories come back."""
     torch.set_num_threads(n_threads)
@@ -293,7 +296,7 @@ def train_chunk(chunk_id, jobs, callback, state_every_s, max_models, n_threads, 
     def progress(n: int) -> None:
         _tell(counter, "add", chunk_id, n)
 
-    hooks = Hooks(callback=callback, progress=progress, state_every_s=state_every_s)
+    hooks = Hooks(callback=callback, progress=progress, state_every_s=state_every_s, keep_weights=keep_weights)
     # the driver checked these run directories; what is there now is this task's own earlier attempt
     outcomes, todo = prepare_jobs(jobs, resume=True, overwrite=True)
     outcomes.update(run_local(todo, hooks, max_models))
