@@ -27,6 +27,7 @@ from interp.files import (  # noqa: F401  (load_tensors: re-exported)
     remove_stale_temp_files,
     save_tensors,
 )
+from interp.locks import RunLock
 from interp.models import Model, ModelConfig
 from interp.models.pretrained import SAFETENSORS_FORMAT
 from interp.results import to_jsonable
@@ -149,11 +150,13 @@ def write_run_json(
 def save(
     path: str | os.PathLike, model: Model, task: Task | TaskSpec, train_config=None, step: int = 0, history=None
 ) -> Path:
-    """Save a model as a one-checkpoint run directory (run.json + checkpoints/step_XXXXXXX.safetensors)."""
-    write_run_json(
-        path, task_spec=task, model_config=model.cfg, train_config=train_config, history=history, status="complete"
-    )
-    save_weights(checkpoint_path(path, step), model, task_spec=task, train_config=train_config, step=step)
+    """Save a model as a one-checkpoint run directory (run.json + checkpoints/step_XXXXXXX.safetensors),
+    under the directory's writer lock (interp.locks: RunLockedError while another process trains there)."""
+    with RunLock(path):
+        write_run_json(
+            path, task_spec=task, model_config=model.cfg, train_config=train_config, history=history, status="complete"
+        )
+        save_weights(checkpoint_path(path, step), model, task_spec=task, train_config=train_config, step=step)
     return Path(path)
 
 

@@ -221,7 +221,13 @@ def check_targets(targets, task) -> None:
 
 def teacher_record(run_dir) -> dict | None:
     """The distillation record of a run directory (teacher path and SHA-256, T, targets, inputs), or None."""
-    return read_run_json(Path(run_dir)).get("extra", {}).get("distillation")
+    record = read_run_json(Path(run_dir)).get("extra", {}).get("distillation")
+    if record is not None and not isinstance(record, dict):
+        raise CheckpointError(
+            f"{Path(run_dir) / RUN_FILE}: field 'extra.distillation' is a {type(record).__name__}; expected an object "
+            "(the teacher and settings). The file is damaged: restore it, or retrain the run."
+        )
+    return record
 
 
 def check_resume(run_dir, targets: Targets | None) -> None:
