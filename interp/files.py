@@ -147,8 +147,10 @@ def _size(n: int) -> str:
     return str(n)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write `data` to `path` atomically: temp file in the same folder, fsync, rename, fsync folder.
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, durable: bool = True) -> Path:
+    """Write `data` to `path` atomically: temp file in the same folder, fsync, rename, fsync folder
+    (durable=False skips both fsyncs: still all or nothing, but a power loss may forget it; for records
+    that matter only while their writer runs, such as a lock's owner).
 
     StorageError (an OSError) when the disk is full or the filesystem fails; the old file, if any, stays."""
     path = Path(path)
@@ -163,7 +165,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     try:
         try:
             _write_all(fd, data)
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -175,6 +178,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         if isinstance(exc, OSError) and not isinstance(exc, StorageError):
             raise storage_error(exc, path, len(data)) from exc
         raise
+    if not durable:
+        return path
     try:
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
@@ -186,9 +191,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
-def atomic_write_json(path: str | os.PathLike, obj) -> Path:
+def atomic_write_json(path: str | os.PathLike, obj, *, durable: bool = True) -> Path:
     """Write `obj` as strict JSON atomically (NaN and infinities as null; see interp.results.to_jsonable)."""
-    return atomic_write_bytes(path, dumps(obj).encode())
+    return atomic_write_bytes(path, dumps(obj).encode(), durable=durable)
 
 
 def save_tensors(

@@ -146,6 +146,7 @@ class RunLock:
                     "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv and sys.argv[0] else "",
                     "token": self.token,
                 },
+                durable=False,  # it matters only while this process runs; fsync made 10,000 locks take minutes
             )
             for sub in (self.folder, *(self.folder / s for s in SUBFOLDERS)):
                 remove_stale_temp_files(sub, locked=True)
