@@ -3,7 +3,7 @@ one) and safetensors files read and written through them, with errors that say w
 
 A write goes to `.NAME.PID.HOST.HEX.tmp` beside NAME (PID and a tag of the host of the writer), then is
 renamed onto NAME. A writer killed mid-write leaves that temp file behind; `remove_stale_temp_files`
-removes it: everything in a folder when the caller holds that folder's writer lock (interp.locks: no
+removes it (the next write of NAME does, and so do run-directory locks and loaders): everything in a folder when the caller holds that folder's writer lock (interp.locks: no
 other writer may be there), otherwise only temp files whose writer is provably gone (a PID of this host
 that no longer runs) or that are older than `STALE_TEMP_AGE_S` (a write takes seconds; an hour-old temp
 file has no live writer). A write that fails for lack of space or any other I/O fault raises
@@ -59,12 +59,12 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temp_files(folder: str | os.PathLike, *, locked: bool = False) -> list[Path]:
+def remove_stale_temp_files(folder: str | os.PathLike, *, locked: bool = False, name: str | None = None) -> list[Path]:
     """Remove the temp files that killed writers left in `folder` (not its sub-folders); the paths removed.
 
     locked=True: the caller holds the folder's writer lock, so every temp file there is an orphan. Otherwise
-    only those of a dead PID on this host, or older than STALE_TEMP_AGE_S. Never raises: a folder that cannot
-    be listed or written (a read-only install) is left as it is."""
+    only those of a dead PID on this host, or older than STALE_TEMP_AGE_S. `name`: only the temp files of that
+    file. Never raises: a folder that cannot be listed or written (a read-only install) is left as it is."""
     removed = []
     try:
         entries = list(os.scandir(folder))
@@ -73,7 +73,7 @@ def remove_stale_temp_files(folder: str | os.PathLike, *, locked: bool = False) 
     here, now = host_tag(), time.time()
     for entry in entries:
         m = _TEMP_RE.match(entry.name)
-        if m is None:
+        if m is None or (name is not None and m["name"] != name):
             continue
         try:
             if not entry.is_file(follow_symlinks=False):
@@ -154,6 +154,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, durable: bool = 
 
     StorageError (an OSError) when the disk is full or the filesystem fails; the old file, if any, stays."""
     path = Path(path)
+    remove_stale_temp_files(path.parent, name=path.name)  # what an earlier writer of this file, killed, left
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = temp_path(path)

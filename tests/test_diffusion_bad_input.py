@@ -93,6 +93,11 @@ def test_gaussian_mixture_refuses_non_finite_or_mistyped_parameters(kwargs, fiel
         (lambda d, t: D.karras_sigmas(4, rho=0.0), "rho"),
         (lambda d, t: D.sample(t, 4, seed=INF), "seed"),
         (lambda d, t: D.sample(t, 4, seed=0, steps=True), "steps"),
+        (lambda d, t: D.train_rf_score(d, D.random_features.rf_weights(4, 8), steps=0), "steps"),
+        (lambda d, t: D.train_rf_score(d, D.random_features.rf_weights(4, 8), steps=2, t=NAN), "t"),
+        (lambda d, t: D.feature_spectrum(d, D.random_features.rf_weights(4, 8), n_noise=0), "n_noise"),
+        (lambda d, t: D.rf_timescales([], d=4, p=8, steps=2), "ns"),
+        (lambda d, t: D.rf_distillation(d=4, p=8, n=8, teacher_steps=2, distill_steps=2, ema=1.0), "ema"),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )

@@ -17,7 +17,7 @@ import pytest
 from filelock import SoftFileLock
 
 from interp.checkpoints import load, load_run, load_tensors, run_steps
-from interp.errors import RunLockedError
+from interp.errors import RunLockedError, SpecError
 from interp.files import host_tag, remove_stale_temp_files
 from interp.locks import LOCK_NAME, OWNER_NAME, RunLock, owner_record
 from interp.models import MLPConfig
@@ -200,3 +200,22 @@ def test_interp_train_into_a_foreign_hosts_run_exits_2_and_break_lock_takes_it_o
     assert "PID 4242 on gpu-node-7.cluster" in err and "--break-lock" in err
     assert main([*argv, "--break-lock"]) == 0
     assert load(tmp_path / "run").step == 4
+
+
+def test_the_next_write_of_a_file_removes_the_temp_file_its_killed_writer_left(tmp_path):
+    from interp.files import atomic_write_bytes
+
+    dead = tmp_path / f".report.html.{dead_pid()}.{host_tag()}.0123456789abcdef.tmp"
+    live = tmp_path / f".report.html.{os.getpid()}.{host_tag()}.fedcba9876543210.tmp"
+    other = tmp_path / f".notes.txt.{dead_pid()}.{host_tag()}.00112233445566aa.tmp"
+    for f in (dead, live, other):
+        f.write_bytes(b"partial")
+    atomic_write_bytes(tmp_path / "report.html", b"<html>")
+    assert not dead.exists() and live.exists() and other.exists()  # only that file's, only a dead writer's
+
+
+def test_two_jobs_given_one_run_directory_are_refused(tmp_path):
+    jobs = [(MLP, SPEC, TrainConfig(steps=4, eval_every=2, seed=s)) for s in (0, 1)]
+    with pytest.raises(SpecError, match=r"train_many\.out=.*run.*given twice"):
+        train_many(jobs, out=[tmp_path / "run", tmp_path / "x" / ".." / "run"])
+    assert not (tmp_path / "run").exists()

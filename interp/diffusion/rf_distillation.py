@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from interp.diffusion.checks import check_count, check_real
 from interp.diffusion.random_features import (
     FeatureSpectrum,
     RFTraining,
@@ -31,7 +32,7 @@ from interp.diffusion.random_features import (
     rf_weights,
     train_rf_score,
 )
-from interp.errors import ShapeError
+from interp.errors import ShapeError, SpecError
 from interp.results import Result
 
 
@@ -133,6 +134,12 @@ def rf_distillation(
     lr: float = 1e-3, ema: float = 0.95, factor: float = 2.0, seed: int = 0, device=None,
 ) -> RFDistillation:  # fmt: skip
     """Train the teacher (past tau_mem at the defaults), take the spectrum, distil, project."""
+    for name, v in (("n", n), ("teacher_steps", teacher_steps), ("distill_steps", distill_steps)):
+        check_count("rf_distillation", name, v)
+    for name, v in (("t", t), ("lr", lr), ("factor", factor)):
+        check_real("rf_distillation", name, v, positive=True)
+    if isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0.0 <= ema < 1.0:
+        raise SpecError("rf_distillation", "ema", ema, "a number in [0, 1)")
     W = rf_weights(d, p, seed=seed, device=device)
     x = torch.randn(n, d, generator=torch.Generator().manual_seed(seed * 100_003 + n)).to(W.device)
     teacher = train_rf_score(x, W, steps=teacher_steps, t=t, seed=seed + 1)

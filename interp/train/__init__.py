@@ -435,7 +435,14 @@ def _run_dirs(jobs: list[Job], out, names) -> tuple[list[Path | None], Path | No
     if isinstance(out, (list, tuple)):
         if len(out) != len(jobs):
             raise SpecError("train_many", "out", f"{len(out)} directories", f"one per job ({len(jobs)})")
-        return [Path(o) if o is not None else None for o in out], None
+        dirs = [Path(o) if o is not None else None for o in out]
+        seen = [str(d.resolve()) for d in dirs if d is not None]
+        twice = next((d for d in seen if seen.count(d) > 1), None)
+        if twice is not None:  # two models writing one run directory would mix their files
+            raise SpecError(
+                "train_many", "out", twice, "a different run directory for each job (this one is given twice)"
+            )
+        return dirs, None
     names = list(names) if names is not None else sweep_names(jobs)
     if len(names) != len(jobs) or len(set(names)) != len(names):
         raise SpecError("train_many", "names", names, f"{len(jobs)} distinct run-directory names")
