@@ -352,6 +352,9 @@ def _train_prepared(prepared, sweep_dir, resume, overwrite, run, hooks, max_mode
         for o in outcomes.values():
             o.state_dict = None
     outcomes.update(run(todo, hooks, max_models))
+    if not hooks.keep_weights:  # runs read back from their directories (Ray) carry weights too
+        for o in outcomes.values():
+            o.state_dict = None
     ordered = [_result(job, outcomes[job.index], on_cpu) for job in prepared]  # prepared is in job order
     if sweep_dir is not None:
         _write_sweep_index(sweep_dir, ordered)
