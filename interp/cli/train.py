@@ -106,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
         "train longer: interp-train --out runs/wd --resume --steps 20000\n\n"
         + exit_status_epilog(
             "a run diverged or failed (the others finished; the table and stderr say which)",
-            "runs finished are kept: free space, then the same command with --resume finishes the rest",
+            "runs finished are kept;\n       free space, then the same command with --resume finishes the rest",
+            "a run directory another\n       process is writing (its PID, host and start time are named), a sweep whose memory\n"
+            "       or disk estimate exceeds this machine's (--no-size-check overrides it)",
         ),
     )
     ap.add_argument("--sweep", type=Path, help="TOML sweep file with [task], [model] and [train] tables")

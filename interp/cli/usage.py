@@ -33,20 +33,21 @@ BAD_INPUT_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-def exit_status_epilog(failed: str, storage: str = "what was written before is kept") -> str:
+def exit_status_epilog(failed: str, storage: str = "what was written before is kept", bad_input: str = "") -> str:
     """The `--help` epilog that documents the exit statuses; `failed` says what status 1 means here,
-    `storage` what an I/O failure (status 3) leaves."""
+    `storage` what an I/O failure (status 3) leaves, `bad_input` this command's own kinds of bad input."""
     return (
         "exit status:\n"
         f"  {EXIT_OK}    ok\n"
         f"  {EXIT_FAILED}    {failed}\n"
         f"  {EXIT_BAD_INPUT}    bad input: an unknown flag or value, an unparsable number, a missing or unreadable\n"
-        "       file, an impossible spec, an output path that cannot be written; the message names the\n"
-        "       flag or field, what was given and what is expected, and nothing was written\n"
+        "       file, an impossible spec, an output path that cannot be written" + (f", {bad_input}" if bad_input else "")
+        + ";\n       the message names the flag or field, what was given and what is expected, and nothing\n"
+        "       was written\n"
         f"  {EXIT_STORAGE}    I/O failure after work started: the disk filled up or the filesystem failed; the\n"
         f"       message names the file and the space needed and free; {storage}\n"
         f"  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)"
-    )
+    )  # fmt: skip
 
 
 def check_output_file(path, flag: str) -> Path:
