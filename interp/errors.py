@@ -36,3 +36,20 @@ class DeviceError(GrokscopeError, RuntimeError):
 
 class TrainingDiverged(GrokscopeError, RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class StorageError(GrokscopeError, OSError):
+    """Writing failed after work started (disk full, quota, read-only or failing filesystem); what was
+    written before is kept. `path` is the file, `needed` and `free` the bytes (None where unknown)."""
+
+    def __init__(self, message: str, *, path=None, errno: int | None = None, needed=None, free=None):
+        OSError.__init__(self, message)
+        self.errno, self.filename = errno, None if path is None else str(path)
+        self.path, self.needed, self.free = path, needed, free
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class RunLockedError(GrokscopeError, RuntimeError):
+    """A run directory is being written by another process (or this process lost its lock on it)."""

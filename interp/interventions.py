@@ -58,7 +58,9 @@ def answer_logits(model, pairs: torch.Tensor, full: bool = True, all_positions: 
     """Logits [B, p] at the answer position. full=True runs every position of every layer (hooks see
     [B, n_ctx, ...]); full=False the model's fast path (a transformer's last layer at position -1 only).
     all_positions=True: the logits at every position, [B, n_ctx, p] (what a transformer's model(tokens) returns)."""
-    return model.answer_logits(pairs, full=full, all_positions=all_positions)
+    if all_positions:  # a family with more than one position says so by taking the argument
+        return model.answer_logits(pairs, full=full, all_positions=True)
+    return model.answer_logits(pairs, full=full)
 
 
 def linear_readout(model, hook_name: str):

@@ -9,7 +9,9 @@ import functools
 import json
 import os
 import re
+import socket
 import sys
+import time
 
 import pytest
 import torch
@@ -60,6 +62,52 @@ def test_a_bad_address_fails_in_seconds_and_writes_nothing(tmp_path, address, me
     assert not (tmp_path / "sweep").exists()
 
 
+def test_a_stale_auto_session_fails_in_seconds_naming_it(tmp_path, monkeypatch):
+    with socket.socket() as s:  # a port where nothing listens: the address a stopped cluster left behind
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
+    t0 = time.monotonic()
+    with pytest.raises(SpecError, match=rf"recorded on this machine \(127\.0\.0\.1:{port}\) does not answer.*ray stop"):
+        train_many(sweep_jobs()[:1], out=tmp_path / "sweep", backend="ray", address="auto")
+    assert time.monotonic() - t0 < 30 and not ray.is_initialized() and not (tmp_path / "sweep").exists()
+
+
+def test_an_address_that_answers_but_is_no_ray_head_fails_at_the_deadline(tmp_path, monkeypatch):
+    """A listener that accepts and never speaks Ray (a stale port reused, a tunnel to nowhere): the
+    connection probe is killed at the deadline instead of retrying for minutes."""
+    import interp.train.ray_backend as backend
+
+    monkeypatch.setattr(backend, "CONNECT_DEADLINE_S", 4.0)
+    server = socket.create_server((backend._machine_address() or "127.0.0.1", 0))
+    port = server.getsockname()[1]
+    host = backend._machine_address() or "127.0.0.1"
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(SpecError, match=r"did not accept a connection within 4 s|could not connect"):
+            train_many(sweep_jobs()[:1], out=tmp_path / "sweep", backend="ray", address=f"{host}:{port}")
+        assert time.monotonic() - t0 < 40
+    finally:
+        server.close()
+    assert not ray.is_initialized() and not (tmp_path / "sweep").exists()
+
+
+def test_a_head_listening_on_loopback_only_is_refused_with_the_reason(tmp_path):
+    import interp.train.ray_backend as backend
+
+    if backend._machine_address() in (None, "127.0.0.1"):
+        pytest.skip("this machine has no address besides loopback")
+    server = socket.create_server(("127.0.0.1", 0))  # answers on loopback, not on the machine's address
+    try:
+        with pytest.raises(SpecError, match=r"listens on loopback only"):
+            train_many(
+                sweep_jobs()[:1], out=tmp_path / "s", backend="ray", address=f"127.0.0.1:{server.getsockname()[1]}"
+            )
+    finally:
+        server.close()
+    assert not (tmp_path / "s").exists()
+
+
 def test_ray_options_are_checked_before_connecting(tmp_path):
     with pytest.raises(SpecError, match="train_many.models_per_task=0"):
         train_many(sweep_jobs()[:1], out=tmp_path / "s", backend="ray", models_per_task=0)
@@ -73,7 +121,7 @@ def test_ray_options_are_checked_before_connecting(tmp_path):
 # ----- on a local Ray -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # never a stale session
     # the callbacks below are defined in this test module, which the workers cannot import: send them by value
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     yield
@@ -184,7 +232,7 @@ def test_cuda_groups_ask_ray_for_a_gpu_share_and_match_local_training(local_ray,
 
 def test_an_out_the_workers_cannot_write_fails_first_and_writes_nothing(local_ray, tmp_path):
     (tmp_path / "a-file").write_text("not a folder")
-    with pytest.raises(CheckpointError, match=r"workers cannot write.*a-file.*shared filesystem.*Nothing was"):
+    with pytest.raises(CheckpointError, match=r"cannot write the sweep folder .*a-file/sweep.*nothing was trained"):
         train_many(sweep_jobs()[:2], out=tmp_path / "a-file" / "sweep", backend="ray")
     assert (tmp_path / "a-file").read_text() == "not a folder"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]

@@ -22,7 +22,13 @@ import torch
 
 from interp.data_spec import DataSpec
 from interp.errors import CheckpointError
-from interp.files import atomic_write_json, load_tensors, save_tensors  # noqa: F401  (load_tensors: re-exported)
+from interp.files import (  # noqa: F401  (load_tensors: re-exported)
+    atomic_write_json,
+    load_tensors,
+    remove_stale_temp_files,
+    save_tensors,
+)
+from interp.locks import RunLock
 from interp.models import Model, ModelConfig
 from interp.models.pretrained import SAFETENSORS_FORMAT
 from interp.results import to_jsonable
@@ -148,11 +154,13 @@ def write_run_json(
 def save(
     path: str | os.PathLike, model: Model, task: Task | TaskSpec, train_config=None, step: int = 0, history=None
 ) -> Path:
-    """Save a model as a one-checkpoint run directory (run.json + checkpoints/step_XXXXXXX.safetensors)."""
-    write_run_json(
-        path, task_spec=task, model_config=model.cfg, train_config=train_config, history=history, status="complete"
-    )
-    save_weights(checkpoint_path(path, step), model, task_spec=task, train_config=train_config, step=step)
+    """Save a model as a one-checkpoint run directory (run.json + checkpoints/step_XXXXXXX.safetensors),
+    under the directory's writer lock (interp.locks: RunLockedError while another process trains there)."""
+    with RunLock(path):
+        write_run_json(
+            path, task_spec=task, model_config=model.cfg, train_config=train_config, history=history, status="complete"
+        )
+        save_weights(checkpoint_path(path, step), model, task_spec=task, train_config=train_config, step=step)
     return Path(path)
 
 
@@ -189,25 +197,69 @@ def parse_meta(meta: dict, path: Path) -> dict:
             "format, model_config, task_spec). If it holds a TransformerLens HookedTransformer state dict, load it "
             "with interp.checkpoints.load(path, layout='hooked_transformer', config=..., task=...)."
         )
-    version = int(meta.get("format_version", "0"))
+    version = meta_int(meta, "format_version", path, default=0)
     if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path} was written by a newer grokscope (format version {version}; this one reads up to "
             f"{FORMAT_VERSION}). Upgrade grokscope: pip install -U grokscope."
         )
-    try:
-        out = {k: json.loads(meta[k]) for k in ("task_spec", "model_config", "train_config", "metrics")}
-        for k in ("train_idx", "split", "split_source", "data"):
-            out[k] = json.loads(meta[k]) if k in meta else None
-        out["step"] = int(meta["step"])
-    except (KeyError, ValueError) as exc:
-        raise CheckpointError(
-            f"{path} has damaged grokscope metadata ({exc}). Load another checkpoint of the run."
-        ) from exc
+    out = {
+        "task_spec": meta_json(meta, "task_spec", path, (dict, type(None))),  # None: a run on other data
+        "model_config": meta_json(meta, "model_config", path, dict),
+        "train_config": meta_json(meta, "train_config", path, (dict, type(None))),
+        "metrics": meta_json(meta, "metrics", path, dict),
+        "train_idx": meta_json(meta, "train_idx", path, (list, type(None)), default=None),
+        "split": meta_json(meta, "split", path, (str, type(None)), default=None),
+        "split_source": meta_json(meta, "split_source", path, (str, type(None)), default=None),
+        "data": meta_json(meta, "data", path, (dict, type(None)), default=None),  # interp.data_spec.DataSpec
+        "step": meta_int(meta, "step", path),
+    }
+    if out["train_idx"] is not None and not all(_is_int(i) for i in out["train_idx"]):
+        raise CheckpointError(f"{path}: metadata field 'train_idx' holds non-integers; the file is damaged.")
     return out
 
 
+_MISSING = object()
+_KINDS = {dict: "an object", list: "a list", str: "a string", type(None): "null"}
+
+
+def meta_json(meta: dict, key: str, path, kinds, default=_MISSING):
+    """The JSON value of safetensors metadata field `key`, of type `kinds`; CheckpointError naming the field."""
+    if key not in meta:
+        if default is not _MISSING:
+            return default
+        raise CheckpointError(f"{path} has no metadata field {key!r}; the file is damaged. Load another checkpoint.")
+    try:
+        value = json.loads(meta[key])
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: metadata field {key!r} is not JSON ({exc}); the file is damaged.") from exc
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    if not isinstance(value, kinds):
+        expected = " or ".join(_KINDS.get(k, k.__name__) for k in kinds)
+        raise CheckpointError(
+            f"{path}: metadata field {key!r} is {_short(value)}; expected {expected}. The file is damaged."
+        )
+    return value
+
+
+def meta_int(meta: dict, key: str, path, default=_MISSING) -> int:
+    """Safetensors metadata field `key` as a non-negative int; CheckpointError naming the field."""
+    if key not in meta and default is not _MISSING:
+        return default
+    text = meta.get(key)
+    if not (isinstance(text, str) and text.isascii() and text.isdigit()):
+        raise CheckpointError(
+            f"{path}: metadata field {key!r} is {text!r}; expected a non-negative integer. The file is damaged."
+        )
+    return int(text)
+
+
 def read_run_json(run_dir: Path) -> dict:
+    """run.json of a run directory, checked (CheckpointError naming the file and the field); removes the temp
+    files that killed writers left there (interp.files.remove_stale_temp_files: never a live writer's)."""
+    run_dir = Path(run_dir)
+    for folder in (run_dir, run_dir / CHECKPOINT_DIR, run_dir / "state"):
+        remove_stale_temp_files(folder)
     f = run_dir / RUN_FILE
     if not f.exists():
         raise CheckpointError(
@@ -216,13 +268,90 @@ def read_run_json(run_dir: Path) -> dict:
         )
     try:
         doc = json.loads(f.read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{f} is not valid JSON ({exc}); the file is damaged.") from exc
-    if doc.get("format") != RUN_FORMAT:
-        raise CheckpointError(f"{f} is not a grokscope run file (no format={RUN_FORMAT!r}).")
-    if int(doc.get("format_version", 0)) > FORMAT_VERSION:
+    except OSError as exc:
+        raise CheckpointError(f"{f} cannot be read ({exc.strerror or exc}).") from exc
+    if not isinstance(doc, dict) or doc.get("format") != RUN_FORMAT:
+        got = f"a JSON {type(doc).__name__}" if not isinstance(doc, dict) else f"format={doc.get('format')!r}"
+        raise CheckpointError(
+            f"{f} is not a grokscope run file ({got}; expected a JSON object with format={RUN_FORMAT!r}). "
+            "The file is damaged or another program's: restore it, or retrain the run."
+        )
+    check_run_doc(doc, f)
+    if doc.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{f} was written by a newer grokscope; upgrade: pip install -U grokscope.")
     return doc
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number_or_null(v) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+# run.json's fields: (required, check, what is expected)
+RUN_FIELDS = {
+    "format_version": (False, lambda v: _is_int(v) and v >= 0, "a non-negative int"),
+    "task_spec": (True, lambda v: v is None or isinstance(v, dict), "an object (the TaskSpec's fields), or null with 'data'"),
+    "data": (False, lambda v: v is None or isinstance(v, dict), "an object (the DataSpec's fields) or null"),
+    "model_config": (True, lambda v: isinstance(v, dict), "an object (the model config's fields)"),
+    "train_config": (False, lambda v: v is None or isinstance(v, dict), "an object (the TrainConfig's fields) or null"),
+    "status": (False, lambda v: isinstance(v, str), 'a string ("running", "complete", "diverged")'),
+    "history": (False, lambda v: isinstance(v, list), "a list of evaluations"),
+    "extra": (False, lambda v: isinstance(v, dict), "an object"),
+    "versions": (False, lambda v: isinstance(v, dict), "an object"),
+    "train_idx": (False, lambda v: v is None or (isinstance(v, list) and all(_is_int(i) for i in v)), "a list of ints"),
+    "split": (False, lambda v: v is None or isinstance(v, str), "a string"),
+    "split_source": (False, lambda v: v is None or isinstance(v, str), "a string"),
+}
+
+
+def check_run_doc(doc: dict, where) -> None:
+    """CheckpointError naming the file and the first field of run.json whose type or shape is wrong."""
+    for name, (required, ok, expected) in RUN_FIELDS.items():
+        if name not in doc:
+            if required:
+                raise CheckpointError(f"{where} has no field {name!r} (expected {expected}); the file is damaged.")
+            continue
+        if not ok(doc[name]):
+            raise CheckpointError(
+                f"{where}: field {name!r} is {_short(doc[name])}; expected {expected}. The file is damaged or was "
+                "edited: restore it, or retrain the run."
+            )
+    if doc["task_spec"] is None and not isinstance(doc.get("data"), dict):
+        raise CheckpointError(
+            f"{where}: field 'task_spec' is null and there is no 'data' (what a run on other data was trained on). "
+            "The file is damaged or was edited: restore it, or retrain the run."
+        )
+    check_history(doc.get("history", []), where)
+
+
+def check_history(history, where) -> None:
+    """CheckpointError naming the first evaluation of a stored history that is not {"step": int, metric: number}."""
+    if not isinstance(history, list):
+        raise CheckpointError(f"{where}: the history is {_short(history)}; expected a list of evaluations.")
+    for k, entry in enumerate(history):
+        problem = None
+        if not isinstance(entry, dict):
+            problem = f"is {_short(entry)}; expected an object with 'step' and metrics"
+        elif not (_is_int(entry.get("step")) and entry["step"] >= 0):
+            problem = f"has step={_short(entry.get('step'))}; expected a non-negative int"
+        else:
+            bad = next((m for m, v in entry.items() if not _is_number_or_null(v)), None)
+            if bad is not None:
+                problem = f"has {bad}={_short(entry[bad])}; expected a number or null"
+        if problem:
+            raise CheckpointError(
+                f"{where}: history[{k}] {problem}. The file is damaged or was edited: restore it, or retrain the run."
+            )
+
+
+def _short(v) -> str:
+    text = json.dumps(v)
+    return f"a {type(v).__name__} ({text[:40] + '...' if len(text) > 40 else text})"
 
 
 def run_steps(run_dir: str | os.PathLike) -> dict[int, Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from interp.cli.usage import (
     BAD_INPUT_ERRORS,
@@ -12,7 +13,9 @@ from interp.cli.usage import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_STORAGE,
     UsageError,
+    check_output_file,
     exit_status_epilog,
     parse_args,
 )
@@ -24,7 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="interp-report",
         description="One offline HTML report on a checkpoint, a run directory or a zoo entry (default: the default zoo entry).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=exit_status_epilog("a section failed (the page shows its error; the others are drawn)"),
+        epilog=exit_status_epilog(
+            "a section failed (the page shows its error; the others are drawn)",
+            "neither file is left half-written (an -o written before a --json that failed stays)",
+        ),
     )
     parser.add_argument(
         "target",
@@ -60,25 +66,32 @@ def _sections(text: str | None) -> list[str] | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Write one self-contained HTML report (and optionally its numbers as JSON); the exit status
-    (0 ok, 1 a section failed, 2 bad input)."""
+    (0 ok, 1 a section failed, 2 bad input, 3 an I/O failure while writing)."""
     args, status = parse_args(build_parser(), argv)
     if args is None:
         return status
     t0 = time.perf_counter()
     try:
         sections = _sections(args.sections)
+        # both outputs are checked before any work: exit status 2 means nothing was written
+        check_output_file(args.output, "-o")
+        if args.json_path is not None:
+            check_output_file(args.json_path, "--json")
+            if Path(args.json_path).absolute() == Path(args.output).absolute():
+                raise UsageError(f"--json {args.json_path} is the -o file too; expected two different paths.")
         subject = load_subject(args.target, device=args.device)
         report = build_report(subject, sections=sections, progress=not args.no_progress)
-        report.write(args.output, args.json_path)
     except BAD_INPUT_ERRORS as exc:
         print(f"interp-report: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except OSError as exc:  # -o / --json in a folder that does not exist or cannot be written
-        print(
-            f"interp-report: cannot write the report ({exc}). Expected -o / --json paths you can write.",
-            file=sys.stderr,
-        )
-        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interp-report: interrupted.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    try:
+        report.write(args.output, args.json_path)
+    except OSError as exc:  # StorageError: the disk filled up or failed since the paths were checked
+        print(f"interp-report: I/O failure while writing the report: {exc}", file=sys.stderr)
+        return EXIT_STORAGE
     except KeyboardInterrupt:
         print("interp-report: interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED

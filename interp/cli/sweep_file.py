@@ -61,9 +61,30 @@ def read_sweep_file(path: Path) -> dict:
             raise UsageError(
                 f"--sweep {path}: [{s}] has unknown field {foreign[0]!r}; expected one of {sorted(known[s])}."
             )
-    if "out" in doc and not isinstance(doc["out"], str):
-        raise UsageError(f"--sweep {path}: out = {doc['out']!r} is not a string; expected a folder path.")
+    if "out" in doc and (not isinstance(doc["out"], str) or not doc["out"].strip()):
+        raise UsageError(f"--sweep {path}: out = {doc['out']!r} is not a folder path; expected a non-empty string.")
+    for s in SECTIONS:
+        for name, value in doc.get(s, {}).items():
+            check_value(f"--sweep {path}: [{s}] {name}", name, value)
     return doc
+
+
+def check_value(where: str, name: str, value) -> None:
+    """UsageError for a setting no config can take: an empty list (a sweep over nothing), a table, or a
+    list nested deeper than a sweep of pairs (betas). The configs check the values themselves."""
+    if isinstance(value, dict):
+        raise UsageError(f"{where} = {value!r} is a table; expected a value or a list of values to sweep.")
+    if isinstance(value, list):
+        if not value:
+            raise UsageError(
+                f"{where} = [] is an empty list: a sweep over no values trains nothing. Expected a value or a "
+                f"non-empty list (e.g. {name} = [0, 1]); leave the field out for its default."
+            )
+        for v in value:
+            if isinstance(v, dict) or (
+                isinstance(v, list) and (name != "betas" or any(isinstance(x, (list, dict)) for x in v))
+            ):
+                raise UsageError(f"{where} = {value!r}: expected a list of plain values (betas: a list of pairs).")
 
 
 def _is_sweep(name: str, value) -> bool:

@@ -34,7 +34,9 @@ from interp.cli.usage import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_STORAGE,
     UsageError,
+    check_output_file,
     exit_status_epilog,
     non_negative_float,
     parse_args,
@@ -43,8 +45,9 @@ from interp.cli.usage import (
     typed,
 )
 from interp.tasks import TaskSpec
-from interp.train import sweep_names, train_many
+from interp.train import estimate_sweep, sweep_names, train_many
 from interp.train.engine import Job
+from interp.train.estimate import check_fits
 from interp.train.rundir import CADENCE
 
 __all__ = ["build_parser", "expand", "format_table", "main"]
@@ -61,6 +64,12 @@ SUMMARY_COLUMNS = (
 )
 # Flags that may differ from what a run directory holds when it is resumed (train longer, move machines).
 RESUME_CHANGES = (*CADENCE, "device")
+
+
+def _folder_path(text: str) -> Path:
+    if not text.strip():
+        raise ValueError(text)
+    return Path(text)
 
 
 def _flag(section: str, name: str) -> str:
@@ -95,10 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example: interp-train --op x+y --p 59 --width 256 --weight-decay 0.1 1 --seed 0 1 --out runs/wd\n"
         "train longer: interp-train --out runs/wd --resume --steps 20000\n\n"
-        + exit_status_epilog("a run diverged or failed (the others finished; the table and stderr say which)"),
+        + exit_status_epilog(
+            "a run diverged or failed (the others finished; the table and stderr say which)",
+            "runs finished are kept;\n       free space, then the same command with --resume finishes the rest",
+            "a run directory another\n       process is writing (its PID, host and start time are named), a sweep whose memory\n"
+            "       or disk estimate exceeds this machine's (--no-size-check overrides it)",
+        ),
     )
     ap.add_argument("--sweep", type=Path, help="TOML sweep file with [task], [model] and [train] tables")
-    ap.add_argument("--out", type=Path, help="run directory (one run) or sweep folder (several)")
+    ap.add_argument(
+        "--out", type=typed("a folder path", _folder_path), help="run directory (one run) or sweep folder (several)"
+    )
     ap.add_argument("--model", dest="family", nargs="+", choices=("mlp", "transformer"), help="model family (mlp)")
     ap.add_argument(
         "--resume",
@@ -106,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue runs from their last saved state; with a larger --steps, train finished runs longer",
     )
     ap.add_argument("--overwrite", action="store_true", help="replace runs already in the output directories")
+    ap.add_argument(
+        "--break-lock",
+        action="store_true",
+        help="take over run directories locked by a process on another host that you know has stopped "
+        "(a lock of a dead process on this host is taken over without it)",
+    )
     ap.add_argument("--dry-run", action="store_true", help="list the runs and exit")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     ap.add_argument(
@@ -116,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="save the resume state at evaluations at most this often (default 60; 0 = every evaluation)",
     )
     ap.add_argument("--json", type=Path, help="also write the summary as JSON to this file")
+    ap.add_argument(
+        "--no-size-check",
+        action="store_true",
+        help="start a sweep even when its memory or disk estimate (printed before it starts) exceeds this machine's",
+    )
     ray = ap.add_argument_group("Ray (pip install grokscope[ray]; docs/ray.md)")
     ray.add_argument(
         "--ray", nargs="?", const="", default=None, metavar="ADDRESS",
@@ -232,13 +259,27 @@ def _bad_input(exc: Exception) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `interp-train`; returns the exit status (0 ok, 1 a run diverged or failed, 2 bad input)."""
+    """Entry point of `interp-train`; returns the exit status (0 ok, 1 a run diverged or failed, 2 bad input,
+    3 an I/O failure after training started)."""
     args, status = parse_args(build_parser(), argv)
     if args is None:
         return status
     try:
         jobs, out, names, single = _plan(args)
         backend = _ray_options(args)
+        if args.json is not None and not args.dry_run:
+            check_output_file(args.json, "--json")  # before any training: exit 2 means nothing was written
+    except (*BAD_INPUT_ERRORS, TypeError) as exc:
+        return _bad_input(exc)
+    try:
+        estimate = estimate_sweep(
+            jobs, out=[out] if single else out, names=names, keep_models=False, measure=not (args.quiet or args.dry_run),
+            backend=backend.get("backend", "local"),
+        )  # fmt: skip
+        if not args.quiet or args.dry_run:
+            print(f"interp-train: {estimate.summary()}", file=sys.stderr)
+        if not args.no_size_check:
+            check_fits(estimate, "--no-size-check")
     except (*BAD_INPUT_ERRORS, TypeError) as exc:
         return _bad_input(exc)
     if args.dry_run:
@@ -256,12 +297,15 @@ def main(argv: list[str] | None = None) -> int:
             overwrite=args.overwrite,
             progress=bar.update if bar is not None else None,
             state_every_s=args.save_state_every,
+            break_lock=args.break_lock,
+            size_check=False,  # checked above, with the override the message names
+            keep_models=False,  # the summary needs the metrics; the weights are in the run directories
             **backend,
         )
     except BAD_INPUT_ERRORS as exc:
         return _bad_input(exc)
-    except OSError as exc:  # an output folder that cannot be written
-        return _bad_input(f"cannot write the runs to --out {out}: {exc}. Expected a folder you can write.")
+    except OSError as exc:  # StorageError: the disk filled up or the filesystem failed while training
+        return _storage_failure(exc, out, names)
     except KeyboardInterrupt:
         print(
             f"interp-train: interrupted; continue with the same command plus --resume (runs in {out}).", file=sys.stderr
@@ -271,6 +315,29 @@ def main(argv: list[str] | None = None) -> int:
         if bar is not None:
             bar.close()
     return _summarise(results, names or [str(out)], out, args.json)
+
+
+def _storage_failure(exc: OSError, out: Path, names: list[str] | None) -> int:
+    """Exit status 3: say which write failed, how many runs are finished and kept, and how to finish."""
+    dirs = [out / n for n in names] if names else [out]
+    finished = sum(_status(d) == "complete" for d in dirs)
+    where = Path(getattr(exc, "filename", None) or out).absolute()
+    run = next((d for d in dirs if where.is_relative_to(d.absolute())), None)
+    print(
+        f"interp-train: I/O failure while writing {'run ' + str(run) if run is not None else 'the runs in ' + str(out)}: {exc}\n"
+        f"interp-train: {finished} of {len(dirs)} runs are finished and kept; the others keep their last saved "
+        "state. Free space, then run the same command with --resume to finish the rest.",
+        file=sys.stderr,
+    )
+    return EXIT_STORAGE
+
+
+def _status(run_dir: Path) -> str | None:
+    try:
+        doc = json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return doc.get("status") if isinstance(doc, dict) else None
 
 
 def _summarise(results, names: list[str], out: Path, json_path: Path | None) -> int:
@@ -283,8 +350,9 @@ def _summarise(results, names: list[str], out: Path, json_path: Path | None) -> 
     if json_path is not None:
         try:
             atomic_write_json(json_path, {"out": str(out), "runs": rows})
-        except OSError as exc:
-            return _bad_input(f"--json {json_path}: cannot write it ({exc}). Expected a writable file path.")
+        except OSError as exc:  # checked before training, so the disk filled up or failed since
+            print(f"interp-train: every run is written, but not --json: {exc}", file=sys.stderr)
+            return EXIT_STORAGE
     return EXIT_OK if all(r.status == "complete" for r in results) else EXIT_FAILED
 
 

@@ -4,13 +4,17 @@ name the flag, what was given and what was expected."""
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
 from collections.abc import Callable
+from pathlib import Path
 
-from interp.errors import CheckpointError, DeviceError, GrokscopeError, ShapeError, SpecError
+from interp.errors import CheckpointError, DeviceError, GrokscopeError, RunLockedError, ShapeError, SpecError
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the work ran and something in it failed (a run diverged, a section failed, a mismatch)
 EXIT_BAD_INPUT = 2  # nothing was done: a flag, a file or a spec that cannot be used as given
+EXIT_STORAGE = 3  # an I/O failure after work started (disk full, filesystem failing): what was written is kept
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 
 
@@ -19,20 +23,56 @@ class UsageError(GrokscopeError):
 
 
 # Errors that mean the input cannot be used as given: exit status 2.
-BAD_INPUT_ERRORS: tuple[type[Exception], ...] = (UsageError, SpecError, ShapeError, DeviceError, CheckpointError)
+BAD_INPUT_ERRORS: tuple[type[Exception], ...] = (
+    UsageError,
+    SpecError,
+    ShapeError,
+    DeviceError,
+    CheckpointError,
+    RunLockedError,
+)
 
 
-def exit_status_epilog(failed: str) -> str:
-    """The `--help` epilog that documents the exit statuses; `failed` says what status 1 means here."""
+def exit_status_epilog(failed: str, storage: str = "what was written before is kept", bad_input: str = "") -> str:
+    """The `--help` epilog that documents the exit statuses; `failed` says what status 1 means here,
+    `storage` what an I/O failure (status 3) leaves, `bad_input` this command's own kinds of bad input."""
     return (
         "exit status:\n"
         f"  {EXIT_OK}    ok\n"
         f"  {EXIT_FAILED}    {failed}\n"
         f"  {EXIT_BAD_INPUT}    bad input: an unknown flag or value, an unparsable number, a missing or unreadable\n"
-        "       file, an impossible spec; the message names the flag or field, what was given and what\n"
-        "       is expected, and nothing was written\n"
+        "       file, an impossible spec, an output path that cannot be written" + (f", {bad_input}" if bad_input else "")
+        + ";\n       the message names the flag or field, what was given and what is expected, and nothing\n"
+        "       was written\n"
+        f"  {EXIT_STORAGE}    I/O failure after work started: the disk filled up or the filesystem failed; the\n"
+        f"       message names the file and the space needed and free; {storage}\n"
         f"  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)"
-    )
+    )  # fmt: skip
+
+
+def check_output_file(path, flag: str) -> Path:
+    """Check, before any work, that `path` can be written as a file; UsageError naming `flag` if not.
+
+    Its folder (or the nearest existing ancestor, where the folders would be made) must be a writable
+    folder, checked by creating and removing a probe file there; `path` itself must not be a folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: is a folder; expected a file path to write.")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(f"{flag} {path}: {folder} is a file, not a folder; expected a file path in a folder.")
+    probe = folder / f".grokscope-write-check-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(
+            f"{flag} {path}: cannot write in {folder} ({exc.strerror or exc}). Expected a path you can write; "
+            "nothing was done."
+        ) from None
+    return path
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace | None, int]:

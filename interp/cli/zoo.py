@@ -17,6 +17,7 @@ from interp.cli.usage import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_STORAGE,
     UsageError,
     exit_status_epilog,
     parse_args,
@@ -178,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     except BAD_INPUT_ERRORS as exc:
         print(f"interp-zoo: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as exc:  # StorageError and the like: the disk filled up or failed while building
+        print(f"interp-zoo: I/O failure: {exc}", file=sys.stderr)
+        return EXIT_STORAGE
     except KeyboardInterrupt:
         print("interp-zoo: interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -4,6 +4,8 @@ model from its config without branching on its kind."""
 
 from __future__ import annotations
 
+import json
+
 import torch
 
 from interp.device import resolve_device
@@ -43,6 +45,21 @@ def build_model(cfg, seed: int | None = 0, device: object = None):
     return model
 
 
+def count_params(cfg) -> int:
+    """The parameter count of a model of `cfg`: its config's `n_params` when the family says it, else
+    counted on a model built once (cached by config)."""
+    n = getattr(cfg, "n_params", None)
+    if n is not None:
+        return int(n)
+    key = json.dumps(cfg.to_dict(), sort_keys=True, default=str)
+    if key not in _COUNTED:
+        _COUNTED[key] = sum(p.numel() for p in build_model(cfg, seed=None).parameters())
+    return _COUNTED[key]
+
+
+_COUNTED: dict[str, int] = {}
+
+
 def config_from_dict(d: dict):
     """Inverse of `cfg.to_dict()`: the "family" field picks the config class."""
     if not isinstance(d, dict):
@@ -72,6 +89,7 @@ __all__ = [
     "TransformerConfig",
     "build_model",
     "config_from_dict",
+    "count_params",
     "family_names",
     "family_of",
     "from_pretrained",

@@ -12,6 +12,7 @@ or, with `backend="ray"`, as tasks on a Ray cluster (interp.train.ray_backend, d
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,10 +25,12 @@ from interp.checkpoints import atomic_write_json
 from interp.data_spec import DataSpec
 from interp.device import resolve_device
 from interp.errors import SpecError, TrainingDiverged
+from interp.locks import lock_folders
 from interp.models import ModelConfig, build_model, get_family
 from interp.results import Result, to_jsonable
 from interp.tasks import Task, TaskSpec
 from interp.train.engine import Hooks, Job, Outcome
+from interp.train.estimate import SweepEstimate, check_fits, estimate_prepared
 from interp.train.local import prepare_jobs, run_local
 from interp.train.objective import Objective
 from interp.train.pairs import PairObjective
@@ -41,10 +44,12 @@ __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
     "Objective",
+    "SweepEstimate",
     "TrainConfig",
     "TrainResult",
     "TrainState",
     "Targets",
+    "estimate_sweep",
     "loss_fn",
     "make_optimizer",
     "raise_if_diverged",
@@ -163,6 +168,7 @@ def train(
     init=None,
     keep_state: bool = False,
     snapshot_steps: Sequence[int] = (),
+    break_lock: bool = False,
 ) -> TrainResult:
     """Train one model on `task` (a Task or TaskSpec, or the data of another objective) and return a
     `TrainResult`.
@@ -183,6 +189,10 @@ def train(
     a run trained with keep_state=True continues it in memory, bit for bit as a resumed run). A run
     directory's own saved state wins over `init` when resuming. `snapshot_steps`: steps whose weights
     are kept in `result.snapshots` (and written as checkpoints when `out` is given).
+
+    `out` is locked while training writes there (interp.locks): another process writing it is refused
+    (`RunLockedError`, naming it); `break_lock=True` takes over a lock held on another host by a process
+    known to be gone. A full disk raises `StorageError`; what was saved is kept and `resume=True` continues.
     """
     result = train_many(
         [(model_config, task, train_config)],
@@ -195,6 +205,7 @@ def train(
         init=[init],
         keep_state=keep_state,
         snapshot_steps=snapshot_steps,
+        break_lock=break_lock,
     )[0]
     return raise_if_diverged(result)
 
@@ -228,6 +239,9 @@ def train_many(
     init: Sequence | None = None,
     keep_state: bool = False,
     snapshot_steps: Sequence[int] = (),
+    break_lock: bool = False,
+    size_check: bool = True,
+    keep_models: bool = True,
 ) -> list[TrainResult]:
     """Train many models as one batched computation per shape; returns one `TrainResult` per job.
 
@@ -253,10 +267,22 @@ def train_many(
     default, a local instance when no cluster is running). Workers write the run directories, so `out`
     must be a path every node can write (checked first). A task whose worker dies is retried
     (`max_retries`) and resumes from its runs' saved states; `callback` runs on the workers; the
-    models of the results are on the CPU; a task that still fails gives its runs status "failed".
+    models of the results are on the CPU; a task that still fails gives its runs status "failed", unless
+    their run directories show them finished (results come from the tasks and the run directories).
 
     init: one starting point per job (None, a model or a TrainState; see `train`); keep_state and
     snapshot_steps apply to every job (see `train`).
+
+    Every run directory (and the sweep folder) is locked for the whole call (interp.locks): one held by
+    another process is refused before anything is trained (`RunLockedError` naming the holder's PID, host
+    and start time); `break_lock=True` takes over locks whose holders are known to be gone (on another
+    host, where their PIDs cannot be checked). A full disk raises `StorageError` (an OSError) naming the
+    file and the space needed and free: runs finished are kept, and `resume=True` finishes the rest.
+
+    Before anything is written, the sweep's memory and disk are estimated (interp.train.estimate): one
+    that cannot fit on this machine is refused (a SpecError saying what does not fit) unless
+    `size_check=False`. `keep_models=False` returns results without models (`TrainResult.model` None;
+    the run directories hold the weights), so a driver of a big sweep does not hold every model.
     """
     if backend not in BACKENDS:
         raise SpecError("train_many", "backend", backend, f"one of {list(BACKENDS)}")
@@ -270,25 +296,58 @@ def train_many(
         for i, (job, start) in enumerate(zip(jobs, inits))
     ]
     run_dirs, sweep_dir = _run_dirs(prepared, out, names)
-    hooks = Hooks(callback=callback, progress=progress, state_every_s=state_every_s)
-    if backend == "local":
-        return _train_prepared(prepared, run_dirs, sweep_dir, resume, overwrite, run_local, hooks, max_models)
-    # connects, and checks that every node can write `out`, before anything is written
-    cluster = _ray_backend().RayCluster(
-        address,
-        run_dirs,
-        models_per_task=models_per_task,
-        gpus_per_task=gpus_per_task,
-        cpus_per_task=cpus_per_task,
-        max_retries=max_retries,
-    )
-    try:
-        return _train_prepared(prepared, run_dirs, sweep_dir, resume, overwrite, cluster.run, hooks, max_models)
-    finally:
-        cluster.close()
+    if size_check:
+        where = sweep_dir or next((d.parent for d in run_dirs if d is not None), None)
+        check_fits(
+            estimate_prepared(prepared, where, keep_models=keep_models, max_models=max_models, here=backend == "local")
+        )
+    hooks = Hooks(callback=callback, progress=progress, state_every_s=state_every_s, keep_weights=keep_models)
+    with contextlib.ExitStack() as held:
+        if sweep_dir is not None:
+            held.enter_context(lock_folders([sweep_dir], break_lock=break_lock, what="sweep folder"))
+        tokens = held.enter_context(lock_folders(run_dirs, break_lock=break_lock))
+        for job, run_dir in zip(prepared, run_dirs):
+            job.run_dir, job.lock_token = run_dir, tokens.get(str(run_dir))
+        if backend == "local":
+            return _train_prepared(prepared, sweep_dir, resume, overwrite, run_local, hooks, max_models)
+        # connects, and checks that every node can write `out`, before anything is written
+        cluster = _ray_backend().RayCluster(
+            address,
+            run_dirs,
+            models_per_task=models_per_task,
+            gpus_per_task=gpus_per_task,
+            cpus_per_task=cpus_per_task,
+            max_retries=max_retries,
+        )
+        try:
+            return _train_prepared(prepared, sweep_dir, resume, overwrite, cluster.run, hooks, max_models)
+        finally:
+            cluster.close()
 
 
 BACKENDS = ("local", "ray")
+
+
+def estimate_sweep(
+    jobs,
+    out=None,
+    *,
+    names: list[str] | None = None,
+    keep_models: bool = True,
+    measure: bool = True,
+    max_models: int | None = None,
+    backend: str = "local",
+) -> SweepEstimate:
+    """What `train_many(jobs, out, ...)` would take, before it starts: models, batch groups, parameters,
+    model-steps, memory (training peak + results held), disk, and (measure=True) seconds per model-step
+    timed here on a few steps of each group, with the total. `.summary()` says it in one paragraph,
+    `.problems()` what does not fit. Nothing is written."""
+    prepared = [_normalise_job(i, job, check_device=backend == "local") for i, job in enumerate(jobs)]
+    run_dirs, sweep_dir = _run_dirs(prepared, out, names)
+    where = sweep_dir or next((d.parent for d in run_dirs if d is not None), None)
+    return estimate_prepared(
+        prepared, where, keep_models=keep_models, measure=measure, max_models=max_models, here=backend == "local"
+    )
 
 
 def _ray_backend():
@@ -308,14 +367,18 @@ def _ray_backend():
     return ray_backend
 
 
-def _train_prepared(prepared, run_dirs, sweep_dir, resume, overwrite, run, hooks, max_models) -> list[TrainResult]:
+def _train_prepared(prepared, sweep_dir, resume, overwrite, run, hooks, max_models) -> list[TrainResult]:
     """Check each run directory, train what is not finished with `run` (`run_local` or a Ray cluster's
     `run`: (jobs, hooks, max_models) -> {index: Outcome}), index a sweep."""
     on_cpu = run is not run_local  # results of remote training come back to the driver's CPU
-    for job, run_dir in zip(prepared, run_dirs):
-        job.run_dir = run_dir
     outcomes, todo = prepare_jobs(prepared, resume=resume, overwrite=overwrite)
+    if not hooks.keep_weights:
+        for o in outcomes.values():
+            o.state_dict = None
     outcomes.update(run(todo, hooks, max_models))
+    if not hooks.keep_weights:  # runs read back from their directories (Ray) carry weights too
+        for o in outcomes.values():
+            o.state_dict = None
     ordered = [_result(job, outcomes[job.index], on_cpu) for job in prepared]  # prepared is in job order
     if sweep_dir is not None:
         _write_sweep_index(sweep_dir, ordered)
@@ -433,7 +496,14 @@ def _run_dirs(jobs: list[Job], out, names) -> tuple[list[Path | None], Path | No
     if isinstance(out, (list, tuple)):
         if len(out) != len(jobs):
             raise SpecError("train_many", "out", f"{len(out)} directories", f"one per job ({len(jobs)})")
-        return [Path(o) if o is not None else None for o in out], None
+        dirs = [Path(o) if o is not None else None for o in out]
+        seen = [str(d.resolve()) for d in dirs if d is not None]
+        twice = next((d for d in seen if seen.count(d) > 1), None)
+        if twice is not None:  # two models writing one run directory would mix their files
+            raise SpecError(
+                "train_many", "out", twice, "a different run directory for each job (this one is given twice)"
+            )
+        return dirs, None
     names = list(names) if names is not None else sweep_names(jobs)
     if len(names) != len(jobs) or len(set(names)) != len(names):
         raise SpecError("train_many", "names", names, f"{len(jobs)} distinct run-directory names")

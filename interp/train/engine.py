@@ -21,10 +21,12 @@ from pathlib import Path
 import torch
 
 from interp.checkpoints import checkpoint_path, save_weights, write_run_json
+from interp.errors import RunLockedError
+from interp.locks import check_owner
 from interp.train.objective import default_eval_steps
 from interp.train.optim import BatchedOptimizer
 from interp.train.pairs import PairObjective, minibatch_order, per_model_loss
-from interp.train.rundir import TrainState, write_state
+from interp.train.rundir import TrainState, state_path, write_state
 from interp.train_config import torch_dtype
 
 __all__ = [
@@ -56,6 +58,7 @@ class Job:
     init: TrainState | None = None  # start from this state in memory when the run directory holds none
     snapshot_steps: tuple[int, ...] = ()  # also checkpoint these steps and keep their weights in memory
     keep_state: bool = False  # hand back the final optimizer and extra state (to continue in memory)
+    lock_token: str | None = None  # the writer lock run_dir is held under (interp.locks); checked before writes
 
     def __post_init__(self):
         if self.objective is None:
@@ -84,6 +87,7 @@ class Hooks:
     callback: object = None
     progress: object = None
     state_every_s: float = 60.0
+    keep_weights: bool = True  # False: outcomes carry no final weights (a big sweep's driver need not hold them)
     _last_progress: float = field(default=0.0)
     _pending: int = field(default=0)
 
@@ -111,7 +115,8 @@ class GroupTrainer:
             momentum=[j.cfg.momentum for j in jobs],
         )
         if self.start and all(j.resume.optimizer for j in jobs):
-            self.opt.load_model_states([j.resume.optimizer for j in jobs], t=self.start)
+            where = [state_path(j.run_dir) if j.run_dir is not None else f"model {j.index}" for j in jobs]
+            self.opt.load_model_states([j.resume.optimizer for j in jobs], t=self.start, where=where)
         self.objective.begin(self.flat.detach(), [j.resume.extra if j.resume else None for j in jobs])
         self.history = [list(j.resume.history) if j.resume else [] for j in jobs]
         self.eval_at = [self.objective.eval_steps(j) | set(j.snapshot_steps) | {j.cfg.steps} for j in jobs]
@@ -168,6 +173,21 @@ class GroupTrainer:
             self._at_eval(s)
         return self.outcomes
 
+    def seconds_per_step(self, warmup: int = 2, budget_s: float = 0.3, max_steps: int = 50) -> float:
+        """Wall-clock seconds of one training step of the whole group: `warmup` untimed steps, then steps
+        timed until `budget_s` seconds or `max_steps` steps (the weights change; nothing is written)."""
+        lrs = self._lr_table(0, warmup + max_steps)
+        for step in range(warmup):
+            self._train_step(step, lrs[step])
+        sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda device=None: None)
+        sync(self.device)
+        t0, n = time.perf_counter(), 0
+        while n < max_steps and (n == 0 or time.perf_counter() - t0 < budget_s):
+            self._train_step(warmup + n, lrs[warmup + n])
+            n += 1
+            sync(self.device)
+        return (time.perf_counter() - t0) / n
+
     def _tick(self, n_models: int):
         h = self.hooks
         if h.progress is None:
@@ -199,13 +219,18 @@ class GroupTrainer:
             if first_bad >= 0 or not math.isfinite(row[K]) or not math.isfinite(loss):
                 self._diverge(i, step if first_bad < 0 else first_bad, bad_loss if first_bad >= 0 else loss)
                 continue
-            keep.append(i)
             if step not in self.eval_at[i]:
+                keep.append(i)
                 continue
             self.history[i].append(entry)
             is_ckpt = step in self.ckpt_at[i]
             if job.run_dir is not None:
-                self._write(i, step, entry, is_ckpt, final, write_state_now or is_ckpt)
+                try:
+                    self._write(i, step, entry, is_ckpt, final, write_state_now or is_ckpt)
+                except RunLockedError as exc:  # another writer took the directory: stop this run, the others go on
+                    self.outcomes[job.index] = Outcome("failed", self.history[i], None, str(exc))
+                    continue
+            keep.append(i)
             if is_ckpt:
                 self.last_ckpt[i] = step
             if step in job.snapshot_steps:
@@ -226,17 +251,21 @@ class GroupTrainer:
         if job.keep_state:
             state = TrainState(
                 step=self.steps,
-                params=weights,
+                params=dict(weights),
                 optimizer={k: v.clone() for k, v in self.opt.model_state(i).items()},
                 history=list(self.history[i]),
                 status="complete",
                 last_checkpoint=self.last_ckpt[i],
                 extra={k: v.clone() for k, v in self.objective.extra_state(i).items()},
             )
+        if not self.hooks.keep_weights:  # a big sweep's driver need not hold every model
+            weights = None
         return Outcome("complete", self.history[i], weights, snapshots=self.snapshots[i], state=state)
 
     def _write(self, i: int, step: int, entry: dict, is_ckpt: bool, final: bool, state: bool):
         job = self.jobs[i]
+        if job.lock_token is not None:
+            check_owner(job.run_dir, job.lock_token)
         specs = dict(model_config=job.model_config, task_spec=job.task, train_config=job.cfg)
         if is_ckpt:
             model = self.objective.model_at(self.flat, i)
@@ -274,6 +303,15 @@ class GroupTrainer:
             f"(optimizer={cfg.optimizer}, lr={cfg.lr:g}, weight_decay={cfg.weight_decay:g}); {where}. "
             + self.objective.divergence_advice(cfg)
         )
+        lost = None
+        if job.run_dir is not None and job.lock_token is not None:
+            try:
+                check_owner(job.run_dir, job.lock_token)
+            except RunLockedError as exc:
+                lost = str(exc)
+        if lost is not None:
+            self.outcomes[job.index] = Outcome("failed", self.history[i], None, lost)
+            return
         if job.run_dir is not None:
             write_run_json(
                 job.run_dir,

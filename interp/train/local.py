@@ -13,6 +13,7 @@ import sys
 import torch
 
 from interp.device import resolve_device
+from interp.locks import check_owner
 from interp.train.engine import GroupTrainer, Hooks, Job, Outcome, group_key
 from interp.train.rundir import prepare_run_dir
 from interp.train.targets import check_resume
@@ -26,6 +27,8 @@ def prepare_jobs(jobs: list[Job], *, resume: bool, overwrite: bool) -> tuple[dic
     for job in jobs:
         saved = None
         if job.run_dir is not None:
+            if job.lock_token is not None:  # on a Ray worker: still the lock the driver took for this sweep
+                check_owner(job.run_dir, job.lock_token)
             saved = prepare_run_dir(
                 job.run_dir,
                 model_config=job.model_config,

@@ -20,6 +20,8 @@ import math
 import torch
 from torch import Tensor
 
+from interp.errors import CheckpointError
+
 # torch.optim.Muon's defaults (Keller Jordan's quintic Newton-Schulz coefficients).
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 NS_STEPS = 5
@@ -45,6 +47,23 @@ def newton_schulz(G: Tensor, steps: int = NS_STEPS, eps: float = MUON_EPS) -> Te
     if transposed:
         X = X.mT
     return X.reshape(*lead, *X.shape[-2:])
+
+
+def update_rule(kind: str, shape: tuple) -> str:
+    """The update a parameter of this per-model shape gets under optimizer `kind`."""
+    if kind != "muon":
+        return kind
+    return "muon" if len(shape) >= 2 else "adamw"  # matrices (and per-head matrices) vs vectors
+
+
+def state_slots(kind: str, shape: tuple) -> tuple[str, ...]:
+    """The optimizer state a parameter of this shape keeps under optimizer `kind`."""
+    return ("momentum_buffer",) if update_rule(kind, shape) in ("muon", "sgd") else ("exp_avg", "exp_avg_sq")
+
+
+def model_state_shapes(kind: str, layout) -> dict[str, tuple]:
+    """{"exp_avg.W": shape, ...}: the per-model optimizer state `model_state` gives for parameters `layout`."""
+    return {f"{slot}.{name}": tuple(shape) for name, shape in layout for slot in state_slots(kind, tuple(shape))}
 
 
 class BatchedOptimizer:
@@ -86,13 +105,10 @@ class BatchedOptimizer:
 
     def rule(self, shape: tuple) -> str:
         """The update a parameter of this per-model shape gets."""
-        if self.kind != "muon":
-            return self.kind
-        return "muon" if len(shape) >= 2 else "adamw"  # matrices (and per-head matrices) vs vectors
+        return update_rule(self.kind, shape)
 
     def _slots(self, shape: tuple) -> tuple[str, ...]:
-        rule = self.rule(shape)
-        return ("momentum_buffer",) if rule in ("muon", "sgd") else ("exp_avg", "exp_avg_sq")
+        return state_slots(self.kind, shape)
 
     def _views(self, t: Tensor) -> dict[str, Tensor]:
         M = t.shape[0]
@@ -183,13 +199,22 @@ class BatchedOptimizer:
                     out[f"{slot}.{name}"] = views[name][0]
         return out
 
-    def load_model_states(self, states: list[dict[str, Tensor]], t: int) -> None:
-        """Replace the state by per-model states (one dict per model, as `model_state` gives)."""
+    def load_model_states(self, states: list[dict[str, Tensor]], t: int, where: list | None = None) -> None:
+        """Replace the state by per-model states (one dict per model, as `model_state` gives); CheckpointError
+        naming `where[k]` (the file model k's state came from) when one lacks a tensor or has a wrong shape."""
         for slot, buf in self.state.items():
             views = self._views(buf)
             for name, shape in self.layout:
                 if slot in self._slots(shape):
                     key = f"{slot}.{name}"
+                    for k, s in enumerate(states):
+                        if key not in s or tuple(s[key].shape) != tuple(shape):
+                            got = "is missing" if key not in s else f"has shape {tuple(s[key].shape)}"
+                            raise CheckpointError(
+                                f"{where[k] if where else f'model {k}'}: the optimizer state {key!r} {got}; expected "
+                                f"shape {tuple(shape)} for {self.kind}. The file is damaged: start over with "
+                                "overwrite=True (interp-train --overwrite), or load the run's checkpoints with load_run."
+                            )
                     views[name].copy_(torch.stack([s[key].to(buf.device, buf.dtype) for s in states]))
         self.t = t
 

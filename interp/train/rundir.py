@@ -32,7 +32,10 @@ import torch
 from safetensors import safe_open
 
 from interp.checkpoints import CHECKPOINT_DIR, RUN_FILE, load_tensors, run_steps, save_tensors
+from interp.checkpoints.format import check_history, meta_int, meta_json
 from interp.errors import CheckpointError
+from interp.models import build_model
+from interp.train.optim import model_state_shapes
 
 STATE_DIR = "state"
 STATE_FILE = "resume.safetensors"
@@ -122,13 +125,23 @@ def read_state(run_dir, *, model_config, task, train_config) -> TrainState:
     The train configs may differ in `CADENCE` (train longer, evaluate or save at another rate)."""
     path = state_path(run_dir)
     tensors, meta = load_tensors(path)
-    if meta.get("format") != STATE_FORMAT or int(meta.get("format_version", "0")) > STATE_VERSION:
+    if meta.get("format") != STATE_FORMAT or meta_int(meta, "format_version", path, default=0) > STATE_VERSION:
         raise CheckpointError(f"{path} is not a resume state this grokscope can read. Start over with overwrite=True.")
-    stored_train = json.loads(meta["train_config"])
+    try:
+        stored_train = meta_json(meta, "train_config", path, dict)
+        stored_model, stored_task = meta_json(meta, "model_config", path, dict), meta_json(meta, "task", path, dict)
+        step, history = meta_int(meta, "step", path), meta_json(meta, "history", path, list)
+        check_history(history, f"{path} (metadata field 'history')")
+        status = meta.get("status", "running")
+    except CheckpointError as exc:
+        raise CheckpointError(
+            f"{exc} Resume from it is impossible: start over with overwrite=True (interp-train --overwrite), or "
+            "load the run's checkpoints with load_run."
+        ) from None
     mismatches = []
     for what, stored, given in (
-        ("model_config", json.loads(meta["model_config"]), model_config.to_dict()),
-        ("task", json.loads(meta["task"]), task_identity(task)),
+        ("model_config", stored_model, model_config.to_dict()),
+        ("task", stored_task, task_identity(task)),
         ("train_config", _without_cadence(stored_train), _without_cadence(_train_identity(train_config))),
     ):
         given = json.loads(json.dumps(given))  # tuples -> lists, as stored
@@ -142,14 +155,38 @@ def read_state(run_dir, *, model_config, task, train_config) -> TrainState:
             "stored configs (interp.checkpoints.load_run(run_dir) has them), or train into a new directory "
             "(or pass overwrite=True to discard this run)."
         )
-    step = int(meta["step"])
     _check_new_length(run_dir, stored_train, train_config, step)
     params = {k[len("param.") :]: v for k, v in tensors.items() if k.startswith("param.")}
     optim = {k[len("optim.") :]: v for k, v in tensors.items() if k.startswith("optim.")}
     extra = {k[len("extra.") :]: v for k, v in tensors.items() if k.startswith("extra.")}
+    _check_params(path, params, model_config)
+    _check_optimizer(path, optim, train_config.optimizer, {n: tuple(t.shape) for n, t in params.items()})
     last_ckpt = max((s for s in run_steps(run_dir) if s <= step), default=None)
-    history = json.loads(meta["history"])
-    return TrainState(step, params, optim, history, meta.get("status", "running"), last_ckpt, extra)
+    return TrainState(step, params, optim, history, status, last_ckpt, extra)
+
+
+def _check_optimizer(path, optim: dict, kind: str, shapes: dict) -> None:
+    """CheckpointError unless the saved optimizer state has every tensor `kind` keeps, with the weights' shapes."""
+    expected = model_state_shapes(kind, shapes.items())
+    for key, shape in expected.items():
+        if key not in optim or tuple(optim[key].shape) != shape:
+            got = "is missing" if key not in optim else f"has shape {tuple(optim[key].shape)}"
+            raise CheckpointError(
+                f"{path}: the optimizer state {key!r} {got}; expected shape {shape} for {kind}. The file is damaged: "
+                "start over with overwrite=True (interp-train --overwrite), or load the run's checkpoints with load_run."
+            )
+
+
+def _check_params(path, params: dict, model_config) -> None:
+    """CheckpointError unless the saved weights have the names and shapes of the model config's weights."""
+    expected = {n: tuple(p.shape) for n, p in build_model(model_config, seed=None).state_dict().items()}
+    got = {n: tuple(t.shape) for n, t in params.items()}
+    if got != expected:
+        wrong = sorted(set(got) ^ set(expected)) or [n for n in expected if got[n] != expected[n]]
+        raise CheckpointError(
+            f"{path} holds weights that do not fit the run's model (first difference: {wrong[0]}); the file is "
+            "damaged. Start over with overwrite=True, or load the run's checkpoints with load_run."
+        )
 
 
 def _without_cadence(d: dict) -> dict:

@@ -44,7 +44,13 @@ def run_extra(targets: Targets | None) -> dict:
 
 def targets_record(run_dir) -> dict | None:
     """The provenance of the targets a run directory was fit to, or None for a run on its task's labels."""
-    return read_run_json(Path(run_dir)).get("extra", {}).get(RECORD_KEY)
+    record = read_run_json(Path(run_dir)).get("extra", {}).get(RECORD_KEY)
+    if record is not None and not isinstance(record, dict):
+        raise CheckpointError(
+            f"{Path(run_dir) / RUN_FILE}: field 'extra.{RECORD_KEY}' is a {type(record).__name__}; expected an object "
+            "(where the targets came from). The file is damaged: restore it, or retrain the run."
+        )
+    return record
 
 
 def check_targets(targets, task) -> None:

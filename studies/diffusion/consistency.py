@@ -64,7 +64,7 @@ def consistency_distill(
         raise SpecError(
             "consistency_distill", "teacher", type(teacher).__name__, "an EDM denoiser from train_denoiser or load"
         )
-    check_schedule("consistency_distill", steps, lr)
+    check_schedule("consistency_distill", steps, lr, seed, batch_size)
     dev = resolve_device(device) if device is not None else model_device(teacher)
     frozen = copy.deepcopy(teacher).to(dev).eval().requires_grad_(False)
     targets = ConsistencyTargets(frozen, n_discretisation, ema, from_scratch)  # checks n_discretisation and ema

@@ -18,6 +18,7 @@ from sklearn.datasets import load_digits
 from interp.device import resolve_device
 from interp.errors import ShapeError, SpecError
 from probes.samples import as_real_tensor, check_finite
+from studies.diffusion.checks import check_real, check_seed
 
 IMAGE_CHANNELS = (1, 3)  # grayscale or RGB
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights of R, G, B for grayscale=True
@@ -28,9 +29,9 @@ def gaussian_mixture(n: int, d: int = 8, seed: int = 0, *, mean: float = 1.0, st
     for name, v in (("n", n), ("d", d)):
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             raise SpecError("gaussian_mixture", name, v, "a positive int")
-    if not std > 0:
-        raise SpecError("gaussian_mixture", "std", std, "a positive number")
-    g = torch.Generator().manual_seed(int(seed))
+    mean = check_real("gaussian_mixture", "mean", mean)
+    std = check_real("gaussian_mixture", "std", std, positive=True)
+    g = torch.Generator().manual_seed(check_seed("gaussian_mixture", seed))
     signs = torch.randint(0, 2, (n, 1), generator=g).float() * 2 - 1  # [n, 1], +-1
     return signs * mean + std * torch.randn(n, d, generator=g)  # [n, d]
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from interp.errors import SpecError
+from studies.diffusion.checks import check_count, check_real
 from studies.diffusion.denoisers import build_net, check_data_shape, config_from_dict, config_to_dict
 
 SIGMA_MIN, SIGMA_MAX, RHO = 0.002, 80.0, 7.0  # EDM / CIFAR-10 CD values (docs/papers.md, B.3)
@@ -26,6 +27,12 @@ P_MEAN, P_STD = -1.2, 1.2  # ln(sigma) ~ N(P_MEAN, P_STD^2) during training
 
 def karras_sigmas(n: int, *, sigma_min: float = SIGMA_MIN, sigma_max: float = SIGMA_MAX, rho: float = RHO, device=None):
     """The Karras schedule: n noise levels from sigma_max down to sigma_min ([n], descending)."""
+    check_count("karras_sigmas", "n", n)
+    sigma_min = check_real("karras_sigmas", "sigma_min", sigma_min, positive=True)
+    sigma_max = check_real("karras_sigmas", "sigma_max", sigma_max, positive=True)
+    rho = check_real("karras_sigmas", "rho", rho, positive=True)
+    if sigma_max <= sigma_min:
+        raise SpecError("karras_sigmas", "sigma_max", sigma_max, f"a level above sigma_min={sigma_min:g}")
     ramp = torch.linspace(0, 1, n, dtype=torch.float64, device=device)  # [n]
     inv_max, inv_min = sigma_max ** (1 / rho), sigma_min ** (1 / rho)
     return ((inv_max + ramp * (inv_min - inv_max)) ** rho).float()

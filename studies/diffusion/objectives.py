@@ -6,7 +6,7 @@ NaN stop per model. The study brings what its models learn:
 
 - `PointData` is the "task" of a denoiser run: the training points [n, ...] and their DataSpec (what
   run.json records: kind, n, shape of a point, a fingerprint of the values). Its objective is
-  `DenoisingObjective`: the EDM loss (Karras et al. 2022) on a batch of the points (B.6's recipe: all
+  `DenoisingObjective`: the EDM loss (Karras et al. 2022) on a batch of the points (docs/papers.md, B.6's recipe: all
   n points repeated round(batch / n) times when n <= batch, else a random batch), fresh noise each step.
 - `ConsistencyTargets(teacher, ...)` (a job's 4th element) makes a job a consistency distillation
   (Song et al. 2023): `ConsistencyObjective` pulls the student f(x_hi, sigma_i) towards the EMA target's
@@ -34,6 +34,7 @@ from interp.models import build_model
 from interp.models.functional import FunctionalStack
 from interp.train.objective import Objective, step_generators
 from interp.train.targets import run_extra
+from interp.validation import check_fraction, check_int
 from studies.diffusion.data import as_training_data
 from studies.diffusion.edm import (
     SIGMA_MAX,
@@ -195,18 +196,10 @@ class ConsistencyTargets:
             raise SpecError(
                 "consistency_distill", "teacher", type(self.teacher).__name__, "an EDM denoiser from train_denoiser or load"
             )  # fmt: skip
-        if (
-            isinstance(self.n_discretisation, bool)
-            or not isinstance(self.n_discretisation, int)
-            or self.n_discretisation < 2
-        ):
-            raise SpecError(
-                "consistency_distill", "n_discretisation", self.n_discretisation, "an int >= 2", "Song et al. use 18."
-            )  # fmt: skip
-        if not (isinstance(self.ema, (int, float)) and 0.0 <= self.ema < 1.0):
-            raise SpecError(
-                "consistency_distill", "ema", self.ema, "a number in [0, 1)", "0.95 (EMA) or 0 (stop-gradient)."
-            )
+        check_int("consistency_distill", "n_discretisation", self.n_discretisation, min_value=2, fix="Song et al. use 18.")
+        check_fraction(
+            "consistency_distill", "ema", self.ema, inclusive=(True, False), fix="0.95 (EMA) or 0 (stop-gradient)."
+        )
         digest = hashlib.sha256()
         for k, v in sorted(self.teacher.state_dict().items()):
             digest.update(k.encode())

@@ -28,11 +28,13 @@ from interp.train.engine import GroupTrainer, Hooks, Job
 from interp.train.objective import Objective
 from interp.train_config import TrainConfig
 from probes.samples import as_points
+from studies.diffusion.checks import check_count, check_real, check_seed
 
 
 def rf_weights(d: int, p: int, *, seed: int = 0, device=None) -> torch.Tensor:
     """The frozen Gaussian projection W [p, d]."""
-    g = torch.Generator().manual_seed(seed)
+    check_count("rf_weights", "d", d), check_count("rf_weights", "p", p)
+    g = torch.Generator().manual_seed(check_seed("rf_weights", seed))
     return torch.randn(p, d, generator=g).to(resolve_device(device) if device is not None else "cpu")
 
 
@@ -192,6 +194,13 @@ def train_rf_score(
 ) -> RFTraining:
     """Full-batch GD of the random-feature score model on `train_x` [n, d] (Bonnaire et al.'s recipe), with
     curves; trained by the engine (`RFScoreObjective`, SGD without momentum, lr = lr_scale d / Delta)."""
+    for name, v in (("steps", steps), ("n_checks", n_checks), ("n_test", n_test)):
+        check_count("train_rf_score", name, v)
+    (
+        check_real("train_rf_score", "t", t, positive=True),
+        check_real("train_rf_score", "lr_scale", lr_scale, positive=True),
+    )
+    check_real("train_rf_score", "gap", gap, minimum=0.0), check_seed("train_rf_score", seed)
     dev = resolve_device(device) if device is not None else W.device
     x = as_points(train_x, "train_x", device=dev, min_rows=1)
     W = W.to(dev)
@@ -251,6 +260,8 @@ def feature_spectrum(
     train_x, W: torch.Tensor, *, t: float = 0.01, n_noise: int = 200, seed: int = 0, device=None
 ) -> FeatureSpectrum:
     """The spectrum of U = mean over training points and `n_noise` noise draws of phi(x_t) phi(x_t)^T (float64)."""
+    check_real("feature_spectrum", "t", t, positive=True), check_count("feature_spectrum", "n_noise", n_noise)
+    check_seed("feature_spectrum", seed)
     dev = resolve_device(device) if device is not None else W.device
     x = as_points(train_x, "train_x", device=dev)
     gen = torch.Generator(device=dev).manual_seed(seed)
@@ -286,6 +297,10 @@ def rf_timescales(
     ns, *, d: int = 50, p: int = 200, steps: int = 4000, t: float = 0.01, seed: int = 0, gap: float = 0.1, device=None
 ) -> RFTimescales:
     """Train the random-feature score model for each n in `ns` (same W, data seeded by n) and collect the timescales."""
+    if isinstance(ns, (str, bytes)) or not hasattr(ns, "__iter__") or not list(ns):
+        raise SpecError("rf_timescales", "ns", ns, "a non-empty list of training-set sizes")
+    for n in ns:
+        check_count("rf_timescales", "ns", n, fix="Each is a number of training points.")
     W = rf_weights(d, p, seed=seed, device=device)
     runs = []
     for n in ns:

@@ -28,6 +28,7 @@ from interp.train.engine import GroupTrainer, Hooks, Job
 from interp.train.objective import Objective, step_generators
 from interp.train_config import TrainConfig
 from probes.samples import as_points
+from studies.diffusion.checks import check_count, check_real
 from studies.diffusion.random_features import (
     FeatureSpectrum,
     RFShape,
@@ -218,6 +219,12 @@ def rf_distillation(
     lr: float = 1e-3, ema: float = 0.95, factor: float = 2.0, seed: int = 0, device=None,
 ) -> RFDistillation:  # fmt: skip
     """Train the teacher (past tau_mem at the defaults), take the spectrum, distil, project."""
+    for name, v in (("n", n), ("teacher_steps", teacher_steps), ("distill_steps", distill_steps)):
+        check_count("rf_distillation", name, v)
+    for name, v in (("t", t), ("lr", lr), ("factor", factor)):
+        check_real("rf_distillation", name, v, positive=True)
+    if isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0.0 <= ema < 1.0:
+        raise SpecError("rf_distillation", "ema", ema, "a number in [0, 1)")
     W = rf_weights(d, p, seed=seed, device=device)
     x = torch.randn(n, d, generator=torch.Generator().manual_seed(seed * 100_003 + n)).to(W.device)
     teacher = train_rf_score(x, W, steps=teacher_steps, t=t, seed=seed + 1)

@@ -7,6 +7,7 @@ import torch
 
 from interp.device import model_device, model_on, resolve_device
 from interp.errors import SpecError
+from studies.diffusion.checks import check_seed, check_sigmas
 from studies.diffusion.edm import ConsistencyModel, EDMDenoiser, karras_sigmas
 
 SAMPLE_CHUNK = 4096  # points per forward pass
@@ -67,13 +68,13 @@ def sample(model, n: int, *, steps: int | None = None, seed: int, device=None, s
         raise SpecError("sample", "n", n, "a positive int")
     student = isinstance(model, ConsistencyModel)
     steps = steps if steps is not None else (1 if student else 18)
-    if not isinstance(steps, int) or steps < 1:
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise SpecError("sample", "steps", steps, "a positive int", "Teacher: Heun levels (18); student: 1 or 2.")
     dev = resolve_device(device) if device is not None else model_device(model)
     if sigmas is None:
         sigmas = student_sigmas(steps, dev) if student else karras_sigmas(steps, device=dev)
-    sigmas = torch.as_tensor(sigmas, dtype=torch.float32, device=dev)
-    gen = torch.Generator().manual_seed(int(seed))
+    sigmas = check_sigmas("sample", sigmas, device=dev)
+    gen = torch.Generator().manual_seed(check_seed("sample", seed))
     z = torch.randn((n, *model.data_shape), generator=gen)  # [n, ...] on CPU: the same on every device
     renoise = torch.randn((max(len(sigmas) - 1, 0), n, *model.data_shape), generator=gen) if student else None
     model = model_on(model, device)  # a moved copy only when another device is asked for

@@ -6,7 +6,6 @@ the batched Adam of interp.train.optim, run directories that `interp.checkpoints
 from __future__ import annotations
 
 import copy
-import math
 import sys
 from collections.abc import Sequence
 
@@ -16,6 +15,7 @@ from tqdm.auto import tqdm
 from interp.device import model_device, resolve_device
 from interp.errors import ShapeError, SpecError
 from interp.train import TrainConfig, TrainState, raise_if_diverged, train_many
+from studies.diffusion.checks import check_count, check_real, check_seed
 from studies.diffusion.data import measured_sigma_data
 from studies.diffusion.edm import EDMConfig, EDMDenoiser
 from studies.diffusion.objectives import BATCH_SIZE, PointData, training_batch  # noqa: F401 (training_batch: re-exported)
@@ -23,21 +23,19 @@ from studies.diffusion.objectives import BATCH_SIZE, PointData, training_batch  
 LOG_EVERY = 100  # the loss is recorded every this many steps (and at the last one)
 
 
-def check_schedule(name: str, steps: int, lr: float) -> None:
-    """Refuse a step count below one and a learning rate that is not a positive number."""
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-        raise SpecError(name, "steps", steps, "a positive int")
-    if isinstance(lr, bool) or not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise SpecError(name, "lr", lr, "a positive number", "Adam's usual range for these models is 1e-4 to 1e-3.")
+def check_schedule(name: str, steps: int, lr: float, seed=0, batch_size: int | None = BATCH_SIZE) -> None:
+    """Refuse a step count below one (training nothing), a learning rate that is not a positive number, a
+    bad seed or batch size."""
+    check_count(name, "steps", steps, fix="steps=0 would return the model untrained.")
+    check_real(name, "lr", lr, positive=True)
+    check_seed(name, seed)
+    if batch_size is not None:
+        check_count(name, "batch_size", batch_size)
 
 
 def adam_config(*, steps: int, lr: float, seed: int, batch_size: int | None, device) -> TrainConfig:
     """The train config of the study's loops: Adam (torch.optim.Adam's defaults: betas (0.9, 0.999), no
     weight decay), constant lr, the loss recorded every LOG_EVERY steps."""
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
-        raise SpecError("train_denoiser", "batch_size", batch_size, "a positive int")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise SpecError("train_denoiser", "seed", seed, "a non-negative int")
     return TrainConfig(
         steps=steps, lr=lr, weight_decay=0.0, optimizer="adam", betas=(0.9, 0.999), warmup_steps=0,
         batch_size=batch_size, eval_every=LOG_EVERY, seed=seed, device=str(device),
@@ -99,7 +97,7 @@ def train_denoiser(
     `.snapshots` (see `at_step`). `out`: a run directory written as it trains (run.json, checkpoints/,
     state/; `interp.checkpoints.load(out).model` is the denoiser); `resume=True` continues it;
     `progress=True` shows a progress bar (or pass a callable taking the number of steps done)."""
-    check_schedule("train_denoiser", steps, lr)
+    check_schedule("train_denoiser", steps, lr, seed, batch_size)
     dev = resolve_device(device) if device is not None else torch.device("cpu")
     points = PointData(data, device=dev)
     x = points.x
@@ -123,7 +121,7 @@ def continue_training(
 ) -> EDMDenoiser:
     """A copy of `model` trained `steps` more steps on `data`, resuming its Adam state when it has one
     (a model from train_denoiser or continue_training; a loaded one starts a fresh Adam at its step)."""
-    check_schedule("continue_training", steps, lr)
+    check_schedule("continue_training", steps, lr, seed, batch_size)
     if not isinstance(model, EDMDenoiser) or model.kind != "edm":
         raise SpecError("continue_training", "model", type(model).__name__, "an EDM denoiser from train_denoiser")
     dev = model_device(model)

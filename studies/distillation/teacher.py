@@ -191,6 +191,7 @@ def distill(
     callback=None,
     progress=None,
     state_every_s: float = 60.0,
+    break_lock: bool = False,
 ) -> TrainResult:
     """Train a student on a trained teacher's outputs (knowledge distillation); returns its `TrainResult`.
 
@@ -200,7 +201,8 @@ def distill(
     argmax, with the train config's loss. inputs="train": the task's training inputs; "all": every
     pair. Metrics are the task's, as for `train`; run.json records the teacher (path, SHA-256 of its
     weights), T, targets and inputs (`teacher_record(out)`). For a sweep, pass `distillation_job`s to
-    `train_many`. `device` is where the teacher labels the inputs; the other arguments are `train`'s.
+    `train_many`. `device` is where the teacher labels the inputs; the other arguments are `train`'s
+    (`break_lock`: interp.locks).
     """
     job = distillation_job(
         teacher, student_config, task, temperature=temperature, targets=targets, inputs=inputs,
@@ -208,7 +210,7 @@ def distill(
     )  # fmt: skip
     (result,) = train_many(
         [job], out=[out], resume=resume, overwrite=overwrite, callback=callback, progress=progress,
-        state_every_s=state_every_s,
+        state_every_s=state_every_s, break_lock=break_lock,
     )  # fmt: skip
     return raise_if_diverged(result)
 
