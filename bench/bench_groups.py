@@ -43,7 +43,7 @@ def literal(model, task) -> dict:
         logits, cache = model.run_with_cache(pairs)
         H = cache["hook_post"].double()
         L = logits.double()
-    U = model.W.T.double()  # [hidden, |G|]
+    U = model.W.T.detach().double()  # [hidden, |G|]
     Hc = H - H.mean(0)
     Lc = L - L.mean(1, keepdim=True)
     table, inv = torch.as_tensor(g.table), torch.as_tensor(g.inverses)

@@ -62,6 +62,16 @@ class FrequencyFiltrationResult(Result):
     group: str | None = None  # the basis's group ("C59", "Z31*", "S4")
     irreps: list[str] | None = None  # the name of each irrep index
 
+    @property
+    def dominant_irrep(self) -> list[str] | None:
+        """MLP: each neuron's kept irrep by name."""
+        return None if self.dominant_freq is None else [self.irreps[k] for k in self.dominant_freq]
+
+    @property
+    def kept_irreps(self) -> list[str] | None:
+        """Transformer: the irreps G keeps (besides the trivial one) by name."""
+        return None if self.kept_frequencies is None else [self.irreps[k] for k in self.kept_frequencies]
+
 
 def project_frequencies(x: torch.Tensor, keep: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """Orthogonal projection of x along `dim` (length p) onto the span of the real Fourier modes of

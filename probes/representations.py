@@ -60,7 +60,6 @@ import torch.nn.functional as F
 from interp.checkpoints.subject import resolve_subject
 from interp.groups import group_of
 from interp.interventions import answer_position, cache_hooks
-from interp.metrics import evaluate
 from interp.models import model_family
 from interp.results import Result
 from probes.fourier import key_irreps as embedding_key_irreps
@@ -152,6 +151,27 @@ def _hidden_and_logits(model, pairs: torch.Tensor):
             yield slice(i, i + len(logits)), answer_position(acts[hook]).double(), logits.double()
     finally:
         model.train(was_training)
+
+
+def _test_metrics(model, task, device) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy) on the task's test pairs, as `interp.evaluate` computes them, a chunk
+    of pairs at a time (S6's table would otherwise hold a [518400, 720] block of logits)."""
+    idx = task.test_idx
+    if len(idx) == 0:
+        return float("nan"), float("nan")
+    correct = loss = 0.0
+    was_training = model.training
+    model.eval()
+    try:
+        for i in range(0, len(idx), PAIR_CHUNK):
+            rows = idx[i : i + PAIR_CHUNK]
+            logits = model.pair_logits(task.inputs[rows].to(device)).float().double()
+            y = task.labels[rows].to(device)
+            correct += float((logits.argmax(-1) == y).sum())
+            loss += float(F.cross_entropy(logits, y, reduction="sum"))
+    finally:
+        model.train(was_training)
+    return correct / len(idx), loss / len(idx)
 
 
 def _shares(power: torch.Tensor) -> torch.Tensor:
@@ -257,7 +277,7 @@ def rep_metrics(subject, task=None, *, device=None) -> RepMetrics:
     else:
         excluded[:] = float("nan")
 
-    metrics = evaluate(model, task)
+    test_acc, test_loss = _test_metrics(model, task, dev)
     values = {
         rep.name: {
             "x_embed": float(share_x[i]),
@@ -284,8 +304,8 @@ def rep_metrics(subject, task=None, *, device=None) -> RepMetrics:
         irreps=values,
         key_irreps=key,
         key_irreps_by_embedding=embedding_key_irreps(model, task),
-        test_acc=float(metrics["test_acc"]),
-        test_loss=float(metrics["test_loss"]),
+        test_acc=test_acc,
+        test_loss=test_loss,
         loss=float(ce_model) / n_pairs,
         neuron_path_loss=float(ce_path) / n_pairs,
         restricted_loss=float(restricted[R]),

@@ -165,3 +165,17 @@ def test_zoo_group_entries_filter_like_their_papers_say():
     mul = zoo.load("mul-mlp")
     assert classify_neurons(mul).frac_periodic > 0.85 and classify_neurons(mul, basis="additive").frac_periodic < 0.2
     assert frequency_filtration(mul).metrics["g"]["test_acc"] > 0.95
+
+
+def test_transformer_filtration_of_a_group_task_keeps_the_key_irreps_in_every_part():
+    task = Task(TaskSpec(op="D5:x*y", p=10, frac_train=0.6))
+    model = build_model(TransformerConfig(p=10, d_model=16, n_heads=2, d_head=8, d_mlp=24), seed=0)
+    res = frequency_filtration(model, task, parts=("unembed", "embed", "neurons"), k=1)
+    assert res.group == "D5" and len(res.kept_irreps) == 1 and res.kept_irreps[0] in group("D5").irrep_names[1:]
+    W_U = model.unembed.W_U.detach()
+    assert torch.allclose(res.g_model.unembed.W_U + res.r_model.unembed.W_U, W_U, atol=1e-6)
+    tb = group_basis(group("D5"))
+    kept = tb.power(res.g_model.unembed.W_U.detach().T, dim=0).sum(1)  # [R] power of G's W_U per irrep
+    keep = {0, res.kept_frequencies[0]}
+    assert all(float(kept[i]) < 1e-10 for i in range(len(kept)) if i not in keep)
+    assert "irreps (D5" in res.method

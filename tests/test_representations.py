@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from group_models import discrete_log_mlp, irrep_mlp
 
-from interp import Task, TaskSpec
+from interp import Task, TaskSpec, evaluate
 from interp.errors import SpecError
 from interp.groups import group_of
 from interp.models import MLPConfig, TransformerConfig, build_model
@@ -129,6 +129,7 @@ def test_rep_metrics_match_a_literal_computation_of_the_definitions(case):
     for total in ("restricted_loss", "excluded_loss", "loss", "neuron_path_loss", "logit_explained"):
         assert getattr(ours, total) == pytest.approx(ref[total], rel=1e-6, abs=1e-9), total
     assert ours.chance_loss == pytest.approx(math.log(group_of(task).order))
+    assert ours.test_acc == evaluate(model, task)["test_acc"]
     d = ours.to_dict()
     assert set(d["irreps"][ours.key_irreps[0] if ours.key_irreps else "trivial"]) == set(MEASURES)
 
