@@ -67,6 +67,7 @@ from probes.group_basis import group_basis
 
 KEY_SIMILARITY = 0.005  # Chughtai et al.: a key irrep's logit similarity exceeds this
 PAIR_CHUNK = 8192  # pairs per forward pass
+CACHE_ELEMENTS = 2**27  # the training pairs' hidden activations are kept between the passes up to this size
 MEASURES = (
     "x_embed",
     "y_embed",
@@ -141,14 +142,15 @@ def _labels_of_pairs(task, g, device) -> tuple[torch.Tensor, torch.Tensor, torch
 
 
 def _hidden_and_logits(model, pairs: torch.Tensor):
-    """Yields (rows, H [c, n], logits [c, p]) over chunks of `pairs`, in eval mode, without gradients."""
+    """Yields (rows, H [c, n], logits [c, p]) over chunks of `pairs`, in eval mode, without gradients
+    (float32, the model's own precision)."""
     hook = model.neuron_hook
     was_training = model.training
     model.eval()
     try:
         for i in range(0, len(pairs), PAIR_CHUNK):
             logits, acts = cache_hooks(model, pairs[i : i + PAIR_CHUNK], [hook], full=False, max_rows=PAIR_CHUNK)
-            yield slice(i, i + len(logits)), answer_position(acts[hook]).double(), logits.double()
+            yield slice(i, i + len(logits)), answer_position(acts[hook]).float(), logits.float()
     finally:
         model.train(was_training)
 
@@ -219,20 +221,30 @@ def rep_metrics(subject, task=None, *, device=None) -> RepMetrics:
     ce_model = torch.zeros((), dtype=torch.float64, device=dev)
     ce_path = torch.zeros((), dtype=torch.float64, device=dev)
     pairs = _pairs(g, dev)
-    for rows, h, logits in _hidden_and_logits(model, pairs):
+    u32 = u_cls.float()
+    train_pos = torch.full((n_g * n_g,), -1, dtype=torch.long, device=dev)  # row -> position among training rows
+    train_pos[tr_rows] = torch.arange(len(tr_rows), device=dev)
+    h_train = None
+    if len(tr_rows) * u_cls.shape[0] <= CACHE_ELEMENTS:  # keep them: the second pass needs no forward pass
+        h_train = torch.zeros(len(tr_rows), u_cls.shape[0], device=dev)
+    for rows, h32, logits in _hidden_and_logits(model, pairs):
         r = torch.arange(rows.start, rows.stop, device=dev)
         x, y, lab = r // n_g, r % n_g, labels[rows]
+        if h_train is not None:
+            pos = train_pos[rows]
+            h_train[pos[pos >= 0]] = h32[pos >= 0]
+        ce_path += F.cross_entropy(h32 @ u32, lab, reduction="none").double().sum()
+        h = h32.double()
         sum_h += h.sum(0)
         sum_h2 += (h * h).sum()
         s_x.index_add_(0, x, h)
         s_y.index_add_(0, y, h)
         s_lab.index_add_(0, lab, h)
-        lg = logits[:, cls]
+        lg = logits[:, cls].double()
         lc = lg - lg.mean(-1, keepdim=True)
         logit_sq += (lc * lc).sum()
         s_logit.index_add_(0, lab, lc)
         ce_model += F.cross_entropy(lg, lab, reduction="sum")
-        ce_path += F.cross_entropy(h @ u_cls, lab, reduction="sum")
     n_pairs = n_g * n_g
     mean_h = sum_h / n_pairs
     hc_sq = sum_h2 - n_pairs * (mean_h * mean_h).sum()  # ||H - mean||^2
@@ -268,11 +280,18 @@ def rep_metrics(subject, task=None, *, device=None) -> RepMetrics:
     restricted = restricted.reshape(R + 1, n_g).mean(1)  # each label is |G| pairs' label: the mean over pairs
     excluded = torch.zeros(R + 1, dtype=torch.float64, device=dev)
     if len(tr_rows):
-        for rows, h, _ in _hidden_and_logits(model, pairs[tr_rows]):
-            path = h @ u_cls  # [c, |G|]
+        chunks = (
+            ((slice(i, i + PAIR_CHUNK), h_train[i : i + PAIR_CHUNK]) for i in range(0, len(tr_rows), PAIR_CHUNK))
+            if h_train is not None
+            else ((rows, h) for rows, h, _ in _hidden_and_logits(model, pairs[tr_rows]))
+        )
+        cut_logits = restricted_logits.float()
+        for rows, h in chunks:
+            path = h @ u32  # [c, |G|], float32 as the model computes its logits
             lab, given = labels[tr_rows[rows]], tr_given[rows]
             for i in range(R + 1):  # one irrep at a time: [c, |G|] stays small for S6
-                excluded[i] += F.cross_entropy(path - restricted_logits[i, lab], given, reduction="sum")
+                ce = F.cross_entropy(path - cut_logits[i, lab], given, reduction="none")
+                excluded[i] += ce.double().sum()
         excluded /= len(tr_rows)
     else:
         excluded[:] = float("nan")

@@ -285,3 +285,12 @@ def test_nothing_but_tensors_is_unpickled(tmp_path):
         torch.save({"W_x": torch.zeros(24, 8), "extra": Payload()}, fh, pickle_module=pickle)
     with pytest.raises(UnsafeCheckpointError, match="refused"):
         load(folder)
+
+
+def test_a_report_runs_on_their_run_folder(tmp_path):
+    from interp.report import build_report
+
+    folder = write_folder(tmp_path / "s4", cfg_of("SymmetricGroup", 4, seed=2), mlp_state(24, 8, 16))
+    rep = build_report(str(folder), sections=["summary", "spectra", "filtration", "representations"])
+    assert not rep.failed, rep.failed
+    assert rep.numbers["representations"]["group"] == "S4[chughtai]"
