@@ -46,7 +46,11 @@ left out; a training pair whose given label is 0, possible only under label nois
 excluded loss). `test_acc` is the model's on the whole task.
 
 All losses are means (Chughtai et al.'s published S6 transformer losses are 8 times the mean: not
-reproduced), computed with the true irreps (their A_5 3-d matrices are not a representation).
+reproduced), computed with the true irreps (their A_5 3-d matrices are not a representation). The
+hidden layer and the logits are the model's float32; sums, shares and the restricted logits are taken
+in float64, the neuron-path logits of the excluded loss in float32 as the model computes its own
+(the two agree closely: tests/test_representations.py). The pairs stream through in chunks, so
+nothing of size |G|^3 or |G|^2 x |G| is held (S6's figures: bench/README.md).
 """
 
 from __future__ import annotations

@@ -294,3 +294,16 @@ def test_a_report_runs_on_their_run_folder(tmp_path):
     rep = build_report(str(folder), sections=["summary", "spectra", "filtration", "representations"])
     assert not rep.failed, rep.failed
     assert rep.numbers["representations"]["group"] == "S4[chughtai]"
+
+
+def test_their_mlp_may_carry_its_effective_embeddings(tmp_path):
+    state = mlp_state(24, 8, 16)
+    state["x_embed"] = state["W_x"] @ state["W"][:8]
+    state["y_embed"] = state["W_y"] @ state["W"][8:]
+    folder = write_folder(tmp_path / "run", cfg_of("SymmetricGroup", 4), state)
+    ckpt = load(folder)
+    assert torch.allclose(ckpt.model.U.T, state["x_embed"], atol=1e-6)
+    state["y_embed"] = state["y_embed"] * 2
+    write_folder(folder, cfg_of("SymmetricGroup", 4), state)
+    with pytest.raises(CheckpointError, match="'y_embed' is not W_y times its half of W"):
+        load(folder)

@@ -44,7 +44,7 @@ GROUP_FAMILIES = {"SymmetricGroup": "S", "AlternatingGroup": "A", "DihedralGroup
 MODELS = ("OneLayerMLP", "Transformer")
 REQUIRED = ("group", "group_parameter", "model", "seed", "frac_train")
 MLP_KEYS = ("W_x", "W_y", "W", "W_U")
-TRANSFORMER_EXTRAS = ("x_embed", "y_embed")  # copies of embed.W_E kept in their state dict
+TRANSFORMER_EXTRAS = ("x_embed", "y_embed")  # copies of embed.W_E (Transformer) or W_x W[:e] (OneLayerMLP), if saved
 
 
 def is_chughtai_dir(path: Path) -> bool:
@@ -132,7 +132,7 @@ def _shape(state: dict, key: str, expected: tuple, weights: Path, why: str) -> t
 
 def mlp_from_state(state: dict, cfg: dict, n: int, weights: Path, f: Path) -> MLP:
     """grokscope's MLP with exactly their OneLayerMLP's logits."""
-    extra = sorted(set(state) - set(MLP_KEYS))
+    extra = sorted(set(state) - set(MLP_KEYS) - set(TRANSFORMER_EXTRAS))
     if extra:
         raise CheckpointError(
             f"{weights} holds {extra}, which a OneLayerMLP has not (its tensors are {list(MLP_KEYS)}); "
@@ -152,6 +152,11 @@ def mlp_from_state(state: dict, cfg: dict, n: int, weights: Path, f: Path) -> ML
     w_u = _shape(state, "W_U", (h, n), weights, f"[hidden_dim, |G|]: {group}")
     model = MLP(MLPConfig(p=n, width=h, act="relu", bias=False))
     w_x, w_y, w, w_u = (t.double() for t in (w_x, w_y, w, w_u))
+    for key, product in (("x_embed", w_x @ w[:e]), ("y_embed", w_y @ w[e:])):  # their metrics' cached products
+        if key in state and not torch.allclose(state[key].double(), product, rtol=1e-4, atol=1e-6):
+            raise CheckpointError(
+                f"{weights}: {key!r} is not W_{key[0]} times its half of W, as their OneLayerMLP's is."
+            )
     with torch.no_grad():
         model.U.copy_((w_x @ w[:e]).T)  # [h, |G|]
         model.V.copy_((w_y @ w[e:]).T)
