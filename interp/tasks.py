@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from interp.errors import SpecError
-from interp.groups import GROUP_NAMES, composition_group_name, group, group_order
+from interp.groups import COMPOSITION_NAMES, composition_group_name, group, group_order
 
 NOISE_KINDS = ("other", "all", "symmetric")
 
@@ -143,7 +143,7 @@ def operation(op: str) -> Operation:
             "TaskSpec",
             "op",
             op,
-            f"one of {sorted(OPERATIONS)}, or a group composition 'G:x*y' with G one of {GROUP_NAMES}",
+            f"one of {sorted(OPERATIONS)}, or a group composition 'G:x*y' with G one of {COMPOSITION_NAMES}",
         )
     group_order(name, where=("TaskSpec", "op", op))
     return _composition(name)

@@ -200,6 +200,6 @@ def task_basis(model, task, *, where: str, basis: str = "group") -> TaskBasis:
             "task",
             f"{task.spec.op} mod {task.spec.p}",
             "a task on a group (its Fourier basis is the group's irreps)",
-            f"{exc} Pass basis='additive' to read each operand as a residue mod {p} anyway.",
+            str(exc),  # names the operation and the alternative, basis='additive'
         ) from exc
     return group_basis(group_of(task))

@@ -13,10 +13,19 @@ and imports only `interp.errors` and libraries.
 """
 
 from interp.groups.core import MAX_GROUP_ORDER, FiniteGroup, Irrep
-from interp.groups.registry import GROUP_NAMES, composition_group_name, group, group_name_of, group_of, group_order
+from interp.groups.registry import (
+    COMPOSITION_NAMES,
+    GROUP_NAMES,
+    composition_group_name,
+    group,
+    group_name_of,
+    group_of,
+    group_order,
+)
 
 __all__ = [
     "MAX_GROUP_ORDER",
+    "COMPOSITION_NAMES",
     "GROUP_NAMES",
     "FiniteGroup",
     "Irrep",

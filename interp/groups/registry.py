@@ -16,10 +16,11 @@ from interp.groups.core import MAX_GROUP_ORDER, FiniteGroup
 from interp.groups.families import cyclic_group, dihedral_group, multiplicative_group
 from interp.groups.symmetric import CHUGHTAI, GROKSCOPE, alternating_group, symmetric_group
 
-GROUP_NAMES = (
+COMPOSITION_NAMES = (  # the groups G of the composition tasks "G:x*y"
     "C<n> (cyclic, order n), D<n> (dihedral, order 2n), S3..S6 (symmetric), A3..A6 (alternating), "
-    "S3[chughtai]..S6[chughtai] and A5[chughtai] (Chughtai et al.'s element orders), Z<p>* (p prime)"
+    "S3[chughtai]..S6[chughtai] and A5[chughtai] (Chughtai et al.'s element orders)"
 )
+GROUP_NAMES = COMPOSITION_NAMES + ", Z<p>* (p prime; the group of x*y and x/y mod p)"
 _PATTERN = re.compile(r"^(C|D|S|A|Z)(\d+)(\*|\[chughtai\])?$")
 # The operations whose tokens are a group's elements (besides the composition tasks "G:x*y").
 ADDITIVE_OPS = ("x+y", "x-y")
@@ -124,7 +125,7 @@ def group_name_of(op: str, p: int) -> str:
         "task.spec.op",
         op,
         f"an operation on a group: {list(ADDITIVE_OPS)} (Z_p), {list(MULTIPLICATIVE_OPS)} (Z_p^*, p prime), "
-        f"{list(LEGACY_S5_OPS)} (S5) or a composition task 'G:x*y' with G one of {GROUP_NAMES}",
+        f"{list(LEGACY_S5_OPS)} (S5) or a composition task 'G:x*y' with G one of {COMPOSITION_NAMES}",
         f"{op!r} is no group's operation, so it has no group Fourier basis. Its per-operand spectra in Z_p's additive "
         "Fourier basis are still available with basis='additive' (they describe each operand as a residue mod p, "
         "not the rule).",
