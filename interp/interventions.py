@@ -157,11 +157,7 @@ def closed_form_readout(model, hook_name: str, method: str, where: str):
     linear = linear_readout(model, hook_name)
     if method == "closed_form" and linear is None:
         raise SpecError(
-            where,
-            "method",
-            method,
-            "'auto' or 'expanded_batch' here",
-            f"{hook_name} is not read linearly by the logits.",
+            where, "method", method, "'auto' or 'expanded_batch' here", f"{hook_name} is not read linearly by the logits."
         )
     return None if method == "expanded_batch" else linear
 

@@ -105,3 +105,4 @@ def _subtitle(subject: Subject) -> str:
     )
     noise = f", {spec.label_noise:.0%} label noise" if spec.label_noise else ""
     return f"{spec.op} mod {spec.p}{noise}; {arch}; step {subject.checkpoint.step}"
+
