@@ -179,3 +179,15 @@ def test_transformer_filtration_of_a_group_task_keeps_the_key_irreps_in_every_pa
     keep = {0, res.kept_frequencies[0]}
     assert all(float(kept[i]) < 1e-10 for i in range(len(kept)) if i not in keep)
     assert "irreps (D5" in res.method
+
+
+def test_the_s5_operations_are_read_in_s5s_irreps_not_z120s_frequencies():
+    """The issue's report: key_frequencies answered Z_120 frequencies for an S5:x*y model, without a warning."""
+    model = build_model(MLPConfig(p=120, width=16), seed=0)
+    for op in ("S5:x*y", "S5:x*y*x^-1"):
+        task = Task(TaskSpec(op=op, p=120, frac_train=0.5))
+        with pytest.raises(SpecError, match="S5 is not abelian"):
+            key_frequencies(model, task)
+        spec = neuron_spectra(model, task)
+        assert spec.group == "S5" and spec.power.shape == (16, 7) and spec.irreps[1] == "(4,1)"
+        assert set(key_irreps(model, task)) <= set(group("S5").irrep_names[1:])
