@@ -1,4 +1,5 @@
-"""Algorithmic tasks: Power et al.'s binary operations mod p and on S5, with label noise.
+"""Algorithmic tasks: Power et al.'s binary operations mod p and on S5, composition in finite groups
+("G:x*y": Chughtai et al.'s tasks on C_n, D_n, S_n, A_n), with label noise.
 
 A task is fully determined by its frozen `TaskSpec`: the table of all input pairs, the true labels,
 the train/test split and the noisy training labels are all regenerated from it, bit for bit, on any
@@ -9,6 +10,7 @@ fixed by NumPy's stability policy (unlike `Generator` methods, which may change 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ import numpy as np
 import torch
 
 from interp.errors import SpecError
+from interp.groups import COMPOSITION_NAMES, composition_group_name, group, group_order
 
 NOISE_KINDS = ("other", "all", "symmetric")
 
@@ -47,7 +50,7 @@ class Operation:
     needs_prime: bool = False
     b_nonzero: bool = False  # y = 0 is excluded from the table (division)
     commutative: bool = False
-    group: str = "Zp"  # "Zp" (operands and answers in 0..p-1) or "S5" (120 permutations)
+    group: str = "Zp"  # "Zp" (operands and answers in 0..p-1), "S5" (120 permutations) or a group name ("S4", "D13")
 
 
 def _div(a, b, p):
@@ -118,6 +121,34 @@ S5_ORDER = 120
 MAX_P = 3000  # p^2 pairs must fit comfortably in memory
 
 
+@functools.cache
+def _composition(name: str) -> Operation:
+    """The composition task "G:x*y" of the group G: the label of (a, b) is the index of a*b."""
+
+    def fn(a, b, p):
+        return group(name).table[a, b]
+
+    return Operation(f"{name}:x*y", fn, commutative=group(name).is_abelian, group=name)
+
+
+def operation(op: str) -> Operation:
+    """The `Operation` called `op`: one of `OPERATIONS`, or a composition task "G:x*y" on a group G
+    (`interp.groups`: "C59:x*y", "D13:x*y", "S4:x*y", "A5:x*y", "S5[chughtai]:x*y", ...); a SpecError
+    naming the known ones otherwise, or the size limit for a group too large for its pair table."""
+    if isinstance(op, str) and op in OPERATIONS:
+        return OPERATIONS[op]
+    name = composition_group_name(op) if isinstance(op, str) else None
+    if name is None:
+        raise SpecError(
+            "TaskSpec",
+            "op",
+            op,
+            f"one of {sorted(OPERATIONS)}, or a group composition 'G:x*y' with G one of {COMPOSITION_NAMES}",
+        )
+    group_order(name, where=("TaskSpec", "op", op))
+    return _composition(name)
+
+
 def _raw_stream(seed: int, stream: int, n: int) -> np.ndarray:
     """n uint64 draws from a PCG64 stream keyed by (seed, stream); identical on every machine."""
     bitgen = np.random.PCG64(np.random.SeedSequence([seed, stream]))
@@ -161,8 +192,9 @@ def symmetric_noise_groups(group_size: np.ndarray, n_noisy: int, order: np.ndarr
 class TaskSpec:
     """Everything that determines a task; checkpoints store this, never the data.
 
-    op: one of `OPERATIONS` ("x+y", "x/y", "S5:x*y", ...).
-    p: the modulus (number of tokens and classes); 120 for the S5 operations.
+    op: one of `OPERATIONS` ("x+y", "x/y", "S5:x*y", ...) or a group composition "G:x*y" ("S4:x*y",
+        "D13:x*y", "A5:x*y", "C59:x*y", "S5[chughtai]:x*y"; see `interp.groups` for the element orders).
+    p: the modulus (number of tokens and classes); 120 for the S5 operations, |G| for "G:x*y".
     frac_train: fraction of the operation's table used for training, in (0, 1].
     label_noise: fraction of training examples given a wrong label, in [0, 1).
     noise_kind: "other" (uniform over the p-1 wrong classes, the coexistence paper), "all"
@@ -186,14 +218,22 @@ class TaskSpec:
     seed: int = 0
 
     def __post_init__(self):
-        if self.op not in OPERATIONS:
-            raise SpecError("TaskSpec", "op", self.op, f"one of {sorted(OPERATIONS)}")
-        op = OPERATIONS[self.op]
+        op = operation(self.op)
         if isinstance(self.p, bool) or not isinstance(self.p, (int, np.integer)):
             raise SpecError("TaskSpec", "p", self.p, "an int")
         if op.group == "S5":
             if self.p != S5_ORDER:
                 raise SpecError("TaskSpec", "p", self.p, f"{S5_ORDER} for {self.op}", "S5 has 120 elements; set p=120.")
+        elif op.group != "Zp":
+            order = group_order(op.group)
+            if self.p != order:
+                raise SpecError(
+                    "TaskSpec",
+                    "p",
+                    self.p,
+                    f"{order} for {self.op}",
+                    f"{op.group} has {order} elements; set p={order}.",
+                )
         else:
             if not 2 <= self.p <= MAX_P:
                 raise SpecError("TaskSpec", "p", self.p, f"an int in [2, {MAX_P}]")
@@ -262,7 +302,7 @@ class Task:
         if not isinstance(spec, TaskSpec):
             raise TypeError(f"Task expects a TaskSpec, got {type(spec).__name__}. Use Task(TaskSpec(op=..., p=...)).")
         self.spec = spec
-        self.operation = OPERATIONS[spec.op]
+        self.operation = operation(spec.op)
         p = spec.p
         b_start = 1 if self.operation.b_nonzero else 0
         a, b = np.meshgrid(np.arange(p), np.arange(b_start, p), indexing="ij")

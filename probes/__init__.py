@@ -5,8 +5,11 @@ device=None, ...)` (a model, a Checkpoint, a run directory, a checkpoint file or
 returns a tensor or a frozen `interp.results.Result` with `to_dict()`.
 
 - `probes.basis`: the real Fourier basis of Z_p, DFT helpers, IPR.
-- `probes.fourier`: per-neuron spectra, IPR, dominant frequencies, `classify_neurons` (periodic vs
-  memorising), `key_frequencies`.
+- `probes.group_basis`: the task's own Fourier basis (its group's irreps: Z_p, Z_p^*, S_n, A_n, D_n),
+  which every spectrum below is read in.
+- `probes.fourier`: per-neuron spectra, IPR, dominant frequencies (irreps), `classify_neurons`
+  (periodic vs memorising), `key_frequencies`, `key_irreps`.
+- `probes.representations`: Chughtai et al.'s per-irrep measurements (`rep_metrics`).
 - `probes.gromov`: Gromov's analytic MLP (`gromov_mlp`) and the phase-relation fit (`phase_fit`).
 - `probes.progress`: Nanda et al.'s progress measures over a run (`progress_measures`).
 - `probes.memorization`: learning curves by subset, T_mem / T_gen, grokking delay, Doshi et al.'s

@@ -121,3 +121,18 @@ def random_ipr(p: int) -> float:
     n_r = 1 + (p % 2 == 0)
     n_c = n_frequencies(p) - n_r
     return (2 * n_c + 3 * n_r) / (n_c + n_r) ** 2
+
+
+def grid_cell_power(acts: torch.Tensor) -> torch.Tensor:
+    """[p, p, n] activations over (a, b) -> [n, F, F] power of the centred activation in each cell
+    {cos/sin_ka} x {cos/sin_kb} of folded frequencies (the 2-D real Fourier transform B A B^T,
+    squared and summed within the cell). Computed with one batched fft2:
+    cell(fa, fb) = sum over ka in {fa, p - fa}, kb in {fb, p - fb} of |X(ka, kb)|^2 / p^2."""
+    p = acts.shape[0]
+    a = acts.float().permute(2, 0, 1)  # [n, p, p]
+    a = a - a.mean((1, 2), keepdim=True)
+    X = torch.fft.fft2(a)  # [n, p, p]
+    power = (X.real**2 + X.imag**2) / (p * p)
+    k = torch.arange(p, device=acts.device)
+    fold = torch.nn.functional.one_hot(torch.minimum(k, p - k), n_frequencies(p)).float()  # [p, F]
+    return fold.T @ power @ fold  # [n, F, F]

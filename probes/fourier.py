@@ -1,10 +1,19 @@
-"""Fourier probes: the real Fourier basis of Z_p, per-neuron spectra, IPR, dominant frequencies,
-neuron classes (periodic vs memorising) and the key frequencies of a model.
+"""Fourier probes in the task's own Fourier basis: per-neuron spectra, IPR, dominant frequencies (or
+irreps), neuron classes (periodic vs memorising) and the key frequencies (or irreps) of a model.
+
+The basis is the task's group's (`probes.group_basis`): Z_p's real Fourier basis for x+y and x-y,
+the discrete-log Fourier basis of Z_p^* for x*y and x/y (on the nonzero operands), the irreps of S_n,
+A_n or D_n for their composition tasks. A polynomial task has no group: the probes refuse it unless
+basis="additive" asks for the per-operand spectra in Z_p's additive basis. A bare model without a task
+is read in Z_p's additive basis.
 
 Frequencies are folded: frequency k in 0..p//2 stands for the pair (k, p - k) of the DFT, i.e. for
-the span of {cos_k, sin_k} in the real basis. Spectra come from `torch.fft.rfft` (one FFT for every
-neuron at once); "power at k" is the squared norm of the projection onto that span, so the powers
-of a vector sum to its squared norm (Parseval).
+the span of {cos_k, sin_k} in the real basis. Spectra of cyclic groups come from `torch.fft.rfft` (one
+FFT for every neuron at once); "power at k" is the squared norm of the projection onto that span, so
+the powers of a vector sum to its squared norm (Parseval). For a non-abelian group, index k is the
+k-th irrep of `FiniteGroup.irreps` ("trivial" first) and the power there is the squared norm of the
+projection onto its isotypic component; every field called "freq" then holds irrep indices, and the
+results name the irreps (`irreps`).
 
 MLP neurons are read from their weights (u_m, v_m: `model.neuron_in_weights()`, w_m:
 `model.neuron_out_weights()`), as in Doshi et al. 2024 and the coexistence paper. Transformer
@@ -30,11 +39,13 @@ from probes.basis import (  # noqa: F401  (re-exported: the basis and DFT helper
     dft,
     fourier_basis,
     frequency_power,
+    grid_cell_power,
     ipr,
     n_frequencies,
     random_ipr,
     unit_max,
 )
+from probes.group_basis import TaskBasis, task_basis
 from probes.stats import gmm2, otsu_split
 
 NANDA_SHARE = 0.85  # Nanda et al.: a neuron belongs to frequency k if >= 85% of its variance is in block k
@@ -44,7 +55,7 @@ DEFAULT_KEY_RULE = "embedding"  # every function that picks key frequencies uses
 
 # ----- per-neuron spectra ------------------------------------------------------------------------
 def neuron_activation_grid(subject, task=None, *, device=None) -> torch.Tensor:
-    """Hidden-neuron activations at the answer position over every (a, b) in Z_p x Z_p: [p, p, n]
+    """Hidden-neuron activations at the answer position over every pair (a, b) of tokens: [p, p, n]
     (indexed a, b, neuron; `interp.interventions.activation_grid` of the subject's model)."""
     model, _ = resolve_subject(subject, task, where="neuron_activation_grid", need_task=False, device=device)
     return activation_grid(model)
@@ -74,6 +85,13 @@ class NeuronSpectra(Result):
     method: str
     power_uvw: torch.Tensor | None = field(default=None, repr=False)  # MLP: [n, 3, F]
     cell_power: torch.Tensor | None = field(default=None, repr=False)  # transformer: [n, F, F]
+    group: str | None = None  # the basis's group ("C59", "Z31*", "S4"); see probes.group_basis
+    irreps: list[str] | None = None  # the name of each index ("trivial", "freq_1", ..., or "(3,1)", ...)
+
+    @property
+    def dominant_irrep(self) -> list[str]:
+        """Each neuron's dominant irrep by name."""
+        return [self.irreps[int(k)] for k in self.dominant_freq]
 
 
 def mlp_neuron_vectors(model) -> torch.Tensor:
@@ -88,22 +106,33 @@ def _argmax_nonzero(power: torch.Tensor) -> torch.Tensor:
     return power[:, 1:].argmax(dim=1) + 1
 
 
+def _method(basis: TaskBasis, cyclic: str, general: str) -> str:
+    """A spectrum's method in words: Z_p's as before, other groups' with their basis named."""
+    if basis.additive:
+        return cyclic
+    return (cyclic if basis.cyclic else general) + f" in {basis.describe()}"
+
+
 @torch.no_grad()
-def neuron_spectra(subject, task=None, *, device=None) -> NeuronSpectra:
-    """Every neuron's folded Fourier spectrum, dominant non-zero frequency (plus and minus folded
-    together), the share of power there, and its IPR; batched over all neurons (one FFT).
-    MLP: DFT of u_m, v_m (input weights) and w_m (output weights), as Doshi et al. and the
-    coexistence paper. Transformer: 2-D DFT of each neuron's activation over the (a, b) grid,
-    centred, with Nanda et al.'s 3x3-block share per frequency."""
-    model, _ = resolve_subject(subject, task, where="neuron_spectra", need_task=False, device=device)
+def neuron_spectra(subject, task=None, *, device=None, basis: str = "group") -> NeuronSpectra:
+    """Every neuron's spectrum over the irreps of its task's group (folded frequencies for cyclic
+    groups), dominant non-trivial irrep (frequency: plus and minus folded together), the share of power
+    there, and its IPR; batched over all neurons (one FFT, or one matmul for non-abelian groups).
+    MLP: u_m, v_m (input weights) and w_m (output weights), as Doshi et al. and the coexistence paper.
+    Transformer: the 2-D transform of each neuron's activation over the (a, b) grid, centred, with
+    Nanda et al.'s 3x3-block share per irrep ({trivial, rho}^2). `basis`: "group" (the task's; Z_p's
+    additive basis without a task) or "additive" (see `probes.group_basis`)."""
+    model, task = resolve_subject(subject, task, where="neuron_spectra", need_task=False, device=device)
+    tb = task_basis(model, task, where="neuron_spectra", basis=basis)
     family = model_family(model)
     p = model.p
+    names = {"group": tb.name, "irreps": tb.names}
     if family == "mlp":
         vecs = unit_max(mlp_neuron_vectors(model))  # [n, 3, p], each vector scaled to max |.| = 1
-        pw = frequency_power(vecs)  # [n, 3, F]
+        pw = tb.power(vecs)  # [n, 3, F]
         pw_norm = pw / pw.sum(-1, keepdim=True).clamp_min(torch.finfo(pw.dtype).tiny)
         power = pw_norm.mean(1)  # [n, F]
-        ipr_n = ipr(vecs).mean(1)
+        ipr_n = tb.ipr(vecs).mean(1)
         dom = _argmax_nonzero(power)
         frac = power.gather(1, dom[:, None])[:, 0]
         return NeuronSpectra(
@@ -113,12 +142,17 @@ def neuron_spectra(subject, task=None, *, device=None) -> NeuronSpectra:
             dom.cpu(),
             frac.cpu(),
             ipr_n.cpu(),
-            method="mean over u, v, w of the rfft power / IPR of each vector",
+            method=_method(
+                tb,
+                "mean over u, v, w of the rfft power / IPR of each vector",
+                "mean over u, v, w of the power per irrep / IPR (sum of squared shares) of each vector",
+            ),
             power_uvw=pw_norm.cpu(),
+            **names,
         )
-    acts = activation_grid(model)  # [p, p, n]
+    acts = tb.grid(activation_grid(model))  # [|G|, |G|, n]
     acts = acts - acts.mean((0, 1), keepdim=True)
-    cell = grid_cell_power(unit_max(acts.reshape(-1, acts.shape[-1]), dim=0).reshape(acts.shape))  # [n, F, F]
+    cell = tb.cell_power(unit_max(acts.reshape(-1, acts.shape[-1]), dim=0).reshape(acts.shape))  # [n, F, F]
     total = cell.sum((1, 2)).clamp_min(torch.finfo(cell.dtype).tiny)
     diag = torch.diagonal(cell, dim1=1, dim2=2)  # [n, F]: (k, k)
     block = diag + cell[:, 0, :] + cell[:, :, 0]
@@ -136,24 +170,14 @@ def neuron_spectra(subject, task=None, *, device=None) -> NeuronSpectra:
         dom.cpu(),
         frac.cpu(),
         ipr_n.cpu(),
-        method="2-D real DFT of the centred activation over the (a, b) grid; 3x3 block share (Nanda et al.)",
+        method=_method(
+            tb,
+            "2-D real DFT of the centred activation over the (a, b) grid; 3x3 block share (Nanda et al.)",
+            "2-D group Fourier transform of the centred activation over the (a, b) grid; share in {trivial, rho}^2",
+        ),
         cell_power=cell.cpu(),
+        **names,
     )
-
-
-def grid_cell_power(acts: torch.Tensor) -> torch.Tensor:
-    """[p, p, n] activations over (a, b) -> [n, F, F] power of the centred activation in each cell
-    {cos/sin_ka} x {cos/sin_kb} of folded frequencies (the 2-D real Fourier transform B A B^T,
-    squared and summed within the cell). Computed with one batched fft2:
-    cell(fa, fb) = sum over ka in {fa, p - fa}, kb in {fb, p - fb} of |X(ka, kb)|^2 / p^2."""
-    p = acts.shape[0]
-    a = acts.float().permute(2, 0, 1)  # [n, p, p]
-    a = a - a.mean((1, 2), keepdim=True)
-    X = torch.fft.fft2(a)  # [n, p, p]
-    power = (X.real**2 + X.imag**2) / (p * p)
-    k = torch.arange(p, device=acts.device)
-    fold = torch.nn.functional.one_hot(torch.minimum(k, p - k), n_frequencies(p)).float()  # [p, F]
-    return fold.T @ power @ fold  # [n, F, F]
 
 
 def frequency_profile(cell: torch.Tensor) -> torch.Tensor:
@@ -169,17 +193,18 @@ def frequency_profile(cell: torch.Tensor) -> torch.Tensor:
     return prof
 
 
-def neuron_ipr(subject, task=None, *, device=None) -> torch.Tensor:
+def neuron_ipr(subject, task=None, *, device=None, basis: str = "group") -> torch.Tensor:
     """[n_neurons] IPR of every neuron: MLP mean over u, v, w of (||v_hat||_4 / ||v_hat||_2)^4 with
-    v_hat = |rfft(v)| (Doshi et al. 2024); transformer: the IPR of its 2-D activation spectrum
-    (see `NeuronSpectra`)."""
-    return neuron_spectra(subject, task, device=device).ipr
+    v_hat = |rfft(v)| (Doshi et al. 2024; for a non-abelian group, the sum of squared irrep shares);
+    transformer: the IPR of its 2-D activation spectrum (see `NeuronSpectra`)."""
+    return neuron_spectra(subject, task, device=device, basis=basis).ipr
 
 
-def dominant_frequencies(subject, task=None, *, device=None) -> torch.Tensor:
-    """[n_neurons] long: each neuron's dominant non-zero folded frequency in 1..p//2 (MLP: argmax of
-    the mean normalised power of u, v, w; transformer: argmax of Nanda's 3x3-block share)."""
-    return neuron_spectra(subject, task, device=device).dominant_freq
+def dominant_frequencies(subject, task=None, *, device=None, basis: str = "group") -> torch.Tensor:
+    """[n_neurons] long: each neuron's dominant non-trivial irrep index (for cyclic groups the folded
+    frequency in 1..|G|//2) (MLP: argmax of the mean normalised power of u, v, w; transformer: argmax of
+    Nanda's 3x3-block share)."""
+    return neuron_spectra(subject, task, device=device, basis=basis).dominant_freq
 
 
 # ----- embeddings and key frequencies ------------------------------------------------------------
@@ -206,23 +231,28 @@ def unembedding_matrix(subject, task=None, *, device=None) -> torch.Tensor:
 
 
 @torch.no_grad()
-def embedding_power(subject, task=None, *, device=None) -> torch.Tensor:
-    """[F] Fourier power of the embedding along the token axis, summed over the other axis
-    (`embedding_matrix`: W_E for transformers and learned-embedding MLPs, U and V for one-hot MLPs)."""
-    return frequency_power(embedding_matrix(subject, task, device=device), dim=0).sum(1).cpu()
+def embedding_power(subject, task=None, *, device=None, basis: str = "group") -> torch.Tensor:
+    """[F] power per irrep (frequency) of the embedding along the token axis, summed over the other
+    axis (`embedding_matrix`: W_E for transformers and learned-embedding MLPs, U and V for one-hot MLPs)."""
+    model, task = resolve_subject(subject, task, where="embedding_power", need_task=False, device=device)
+    tb = task_basis(model, task, where="embedding_power", basis=basis)
+    return tb.power(embedding_matrix(model), dim=0).sum(1).cpu()
 
 
 @torch.no_grad()
-def unembedding_power(subject, task=None, *, device=None) -> torch.Tensor:
-    """[F] Fourier power of the unembedding along the class axis (transformer W_U, MLP W)."""
-    return frequency_power(unembedding_matrix(subject, task, device=device), dim=0).sum(1).cpu()
+def unembedding_power(subject, task=None, *, device=None, basis: str = "group") -> torch.Tensor:
+    """[F] power per irrep (frequency) of the unembedding along the class axis (transformer W_U, MLP W)."""
+    model, task = resolve_subject(subject, task, where="unembedding_power", need_task=False, device=device)
+    tb = task_basis(model, task, where="unembedding_power", basis=basis)
+    return tb.power(unembedding_matrix(model), dim=0).sum(1).cpu()
 
 
 @torch.no_grad()
-def neuron_out_power(subject, task=None, *, device=None) -> torch.Tensor:
-    """[F] Fourier power of W_L = W_out W_U (transformer) or W (MLP) along the logit axis."""
-    model, _ = resolve_subject(subject, task, where="neuron_out_power", need_task=False, device=device)
-    return frequency_power(model.neuron_out_weights().detach().float()).sum(0).cpu()
+def neuron_out_power(subject, task=None, *, device=None, basis: str = "group") -> torch.Tensor:
+    """[F] power per irrep (frequency) of W_L = W_out W_U (transformer) or W (MLP) along the logit axis."""
+    model, task = resolve_subject(subject, task, where="neuron_out_power", need_task=False, device=device)
+    tb = task_basis(model, task, where="neuron_out_power", basis=basis)
+    return tb.power(model.neuron_out_weights().detach().float()).sum(0).cpu()
 
 
 KEY_RULES = {
@@ -233,49 +263,77 @@ KEY_RULES = {
 }
 
 
-def frequency_scores(subject, task=None, *, rule: str = DEFAULT_KEY_RULE, device=None) -> torch.Tensor:
-    """[F] the score each key-frequency rule ranks frequencies by (index 0, the constant, is set to 0):
-    Fourier norms (sqrt of the power) for the weight rules, neuron counts for "neurons"."""
+def frequency_scores(
+    subject, task=None, *, rule: str = DEFAULT_KEY_RULE, device=None, basis: str = "group"
+) -> torch.Tensor:
+    """[F] the score each key-frequency rule ranks the irreps (frequencies) by (index 0, the trivial
+    irrep, is set to 0): Fourier norms (sqrt of the power) for the weight rules, neuron counts for "neurons"."""
     if rule not in KEY_RULES:
         raise SpecError("key_frequencies", "rule", rule, f"one of {sorted(KEY_RULES)}")
-    model, _ = resolve_subject(subject, task, where="frequency_scores", need_task=False, device=device)
+    model, task = resolve_subject(subject, task, where="frequency_scores", need_task=False, device=device)
     if rule == "embedding":
-        score = embedding_power(model).sqrt()
+        score = embedding_power(model, task, basis=basis).sqrt()
     elif rule == "unembedding":
-        score = unembedding_power(model).sqrt()
+        score = unembedding_power(model, task, basis=basis).sqrt()
     elif rule == "neuron_out":
-        score = neuron_out_power(model).sqrt()
+        score = neuron_out_power(model, task, basis=basis).sqrt()
     else:
-        cls = classify_neurons(model, key_rule="embedding")
+        cls = classify_neurons(model, task, key_rule="embedding", basis=basis)
         dom = cls.dominant_freq[cls.periodic]
-        score = torch.bincount(dom, minlength=n_frequencies(model.p)).float()
+        score = torch.bincount(dom, minlength=len(cls.freq_counts)).float()
     score = score.clone()
     score[0] = 0.0
     return score
 
 
+def key_indices(score: torch.Tensor, k: int | None, where: str) -> list[int]:
+    """Indices of the key irreps by score [F], strongest first: the k best, or those above max/4."""
+    order = torch.argsort(score, descending=True, stable=True)
+    order = order[order != 0]
+    if k is not None:
+        if k < 1:
+            raise SpecError(where, "k", k, "a positive int or None")
+        return [int(f) for f in order[:k]]
+    top = float(score.max())
+    if top <= 0:
+        return []
+    return [int(f) for f in order if float(score[f]) > KEY_FRACTION * top]
+
+
 def key_frequencies(
-    subject, task=None, *, rule: str = DEFAULT_KEY_RULE, k: int | None = None, device=None
+    subject, task=None, *, rule: str = DEFAULT_KEY_RULE, k: int | None = None, device=None, basis: str = "group"
 ) -> list[int]:
-    """The model's key frequencies, strongest first (a list of ints in 1..p//2).
+    """The model's key frequencies, strongest first (a list of ints in 1..|G|//2), for a task on a
+    cyclic group: Z_p (x+y, x-y, C_n), or Z_p^* (x*y, x/y: frequencies in the discrete-log basis). A
+    SpecError for a non-abelian group, which has irreps and no frequencies: use `key_irreps`.
 
     Default rule "embedding": frequencies whose embedding Fourier norm exceeds a quarter of the
     largest (Nanda et al.; for MLPs the embedding is U and V). Other rules: "unembedding",
     "neuron_out" (W_L along the logit axis), "neurons" (clusters of periodic neurons); see
     `KEY_RULES`. With k given, the k highest-scoring frequencies instead of the max/4 cut.
     """
-    model, _ = resolve_subject(subject, task, where="key_frequencies", need_task=False, device=device)
-    score = frequency_scores(model, rule=rule)
-    order = torch.argsort(score, descending=True, stable=True)
-    order = order[order != 0]
-    if k is not None:
-        if k < 1:
-            raise SpecError("key_frequencies", "k", k, "a positive int or None")
-        return [int(f) for f in order[:k]]
-    top = float(score.max())
-    if top <= 0:
-        return []
-    return [int(f) for f in order if float(score[f]) > KEY_FRACTION * top]
+    model, task = resolve_subject(subject, task, where="key_frequencies", need_task=False, device=device)
+    tb = task_basis(model, task, where="key_frequencies", basis=basis)
+    if not tb.cyclic:
+        raise SpecError(
+            "key_frequencies",
+            "task",
+            f"{task.spec.op} on {tb.name}",
+            "a task on a cyclic group (frequencies are the irreps of a cyclic group)",
+            f"{tb.name} is not abelian: its Fourier basis is its irreps {tb.names}. Use key_irreps(...) for their names.",
+        )
+    return key_indices(frequency_scores(model, task, rule=rule, basis=basis), k, "key_frequencies")
+
+
+def key_irreps(
+    subject, task=None, *, rule: str = DEFAULT_KEY_RULE, k: int | None = None, device=None, basis: str = "group"
+) -> list[str]:
+    """The model's key irreps by name, strongest first, for any task on a group (for Z_p: "freq_k" for
+    the key frequency k). Rules as `key_frequencies`: the irrep's Fourier norm (the square root of
+    the weights' power in its isotypic component) above a quarter of the largest."""
+    model, task = resolve_subject(subject, task, where="key_irreps", need_task=False, device=device)
+    tb = task_basis(model, task, where="key_irreps", basis=basis)
+    return [tb.names[i] for i in key_indices(frequency_scores(model, task, rule=rule, basis=basis), k, "key_irreps")]
 
 
 # ----- neuron classes ----------------------------------------------------------------------------
@@ -313,6 +371,9 @@ class NeuronClassification(Result):
     nanda_periodic: torch.Tensor | None = None  # transformer: [n] bool, share >= 0.85
     nanda_rule: str | None = None
     agreement_with_nanda: float | None = None
+    group: str | None = None  # the basis's group; freq fields hold its irrep indices (frequencies if cyclic)
+    irreps: list[str] | None = None  # the name of each irrep index
+    key_irreps: list[str] | None = None  # the key irreps by name (key_frequencies is [] for a non-abelian group)
 
 
 THRESHOLD_RULES = ("auto", "otsu", "gmm", "baseline")
@@ -386,6 +447,7 @@ def classify_neurons(
     key_rule: str = DEFAULT_KEY_RULE,
     min_delta_bic: float = 10.0,
     min_bimodality: float = 2.0,
+    basis: str = "group",
 ) -> NeuronClassification:
     """Label every neuron periodic (generalising) or memorising from its IPR, with a data-chosen cut.
 
@@ -396,20 +458,25 @@ def classify_neurons(
     says the sample is bimodal (BIC gain >= `min_delta_bic` and Ashman's D >= `min_bimodality`) and
     the cut lies above the random-weight IPR, else the baseline cut, so that a network whose neurons
     are all periodic, or all random, is not cut in two. A float `threshold` overrides. Transformers also get Nanda et al.'s reference labels
-    (3x3 block share >= 0.85).
+    (3x3 block share >= 0.85). Spectra, IPR and key irreps are in the task's basis (`basis`, see
+    `neuron_spectra`); "periodic" then means concentrated in one irrep of the task's group.
     """
     model, task = resolve_subject(subject, task, where="classify_neurons", need_task=False, device=device)
     if rule not in THRESHOLD_RULES:
         raise SpecError("classify_neurons", "rule", rule, f"one of {list(THRESHOLD_RULES)}")
-    spec = neuron_spectra(model)
+    tb = task_basis(model, task, where="classify_neurons", basis=basis)
+    spec = neuron_spectra(model, task, basis=basis)
     ipr_n = spec.ipr
-    base = random_ipr(model.p)
+    base = tb.random_ipr()
     cut = ipr_threshold(ipr_n, base, rule, threshold, min_delta_bic, min_bimodality)
     thr = cut.threshold
     periodic = ipr_n >= thr
-    counts = torch.bincount(spec.dominant_freq[periodic], minlength=n_frequencies(model.p))
+    counts = torch.bincount(spec.dominant_freq[periodic], minlength=tb.n_irreps)
     extra = nanda_labels(spec, periodic) if spec.family == "transformer" else {}
     n_per = int(periodic.sum())
+    if key_rule not in KEY_RULES:
+        raise SpecError("classify_neurons", "key_rule", key_rule, f"one of {sorted(KEY_RULES)}")
+    keys = key_indices(frequency_scores(model, task, rule=key_rule, basis=basis), None, "classify_neurons")
     return NeuronClassification(
         family=spec.family,
         p=model.p,
@@ -429,7 +496,10 @@ def classify_neurons(
         n_periodic=n_per,
         frac_periodic=n_per / max(1, len(ipr_n)),
         freq_counts=[int(c) for c in counts],
-        key_frequencies=key_frequencies(model, rule=key_rule),
+        key_frequencies=keys if tb.cyclic else [],
         key_rule=KEY_RULES[key_rule],
         **extra,
+        group=tb.name,
+        irreps=tb.names,
+        key_irreps=[tb.names[i] for i in keys],
     )

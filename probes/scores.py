@@ -137,7 +137,7 @@ def neuron_scores(subject, task=None, *, kind: str = DEFAULT_SCORE, device=None)
         raise SpecError("neuron_scores", "kind", kind, f"one of {list(SCORE_KINDS)}")
     model, task = resolve_subject(subject, task, where="neuron_scores", need_task=False, device=device)
     if kind == "ipr":
-        values = neuron_ipr(model).detach().float().cpu()
+        values = neuron_ipr(model, task).detach().float().cpu()  # in the task's group basis (Z_p without a task)
         return NeuronScores(
             kind,
             values,

@@ -139,6 +139,26 @@ def test_doshi_phase_quick(tmp_path):
     check_doshi_phases(run_example("doshi_phase", tmp_path))
 
 
+@pytest.mark.slow
+def test_groups_quick(tmp_path):
+    r = run_example("groups", tmp_path)
+    clean = [c for c in r["cells"] if c["label_noise"] == 0.0]
+    noisy = [c for c in r["cells"] if c["label_noise"] > 0.0]
+    nontrivial = {"(3,1)", "(2,2)", "(2,1,1)", "sign"}
+    for c in clean:  # Chughtai et al.: key irreps; restricted loss near the full loss, excluded far above it
+        reps = c["irreps"]
+        assert c["final"]["test_acc"] >= 0.99
+        assert reps["key_irreps"] and set(reps["key_irreps"]) <= nontrivial
+        assert reps["restricted_loss"] <= reps["loss"] + 0.05
+        assert reps["excluded_loss"] >= 0.5 * reps["chance_loss"]
+    for c in noisy:  # irrep filtration pulls the rule back out of a network that memorised the noise
+        f = c["filtration"]
+        assert f["raw"]["train_noisy_acc"] >= 0.95 and f["raw"]["test_acc"] < 0.5
+        assert f["g"]["test_acc"] >= 0.85 and f["g"]["test_acc"] >= f["raw"]["test_acc"] + 0.4
+        assert f["g"]["train_noisy_true_acc"] >= 0.8
+    assert r["answers"]["filtration_recovers_rule"] and r["answers"]["irreps_carrying_the_rule"]
+
+
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the refusal on a machine without a GPU")
 def test_full_setting_without_a_gpu_stops_with_the_fix(tmp_path, capsys):
     module = load_example("capacity", "example_capacity_full")

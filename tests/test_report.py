@@ -144,3 +144,34 @@ def test_jsonable_makes_strict_json_of_tensors_nan_and_results():
     out = jsonable({"t": torch.tensor([1.0, float("nan")]), 1: float("inf"), "n": torch.tensor(3)})
     assert out == {"t": [1.0, None], "1": None, "n": 3}
     json.dumps(out, allow_nan=False)
+
+
+def test_report_of_a_group_task_draws_irreps_where_it_drew_frequencies():
+    rep = build_report(
+        "zoo:group-mlp-noise20", sections=["spectra", "key_frequencies", "filtration", "representations", "ablation"]
+    )
+    assert not rep.failed, rep.failed
+    n = rep.numbers
+    names = ["trivial", "(3,1)", "(2,2)", "(2,1,1)", "sign"]
+    assert n["spectra"]["irreps"] == names and n["spectra"]["group"] == "S4"
+    assert (
+        n["key_frequencies"]["key_frequencies"]["embedding"] == [] and n["key_frequencies"]["key_irreps"]["embedding"]
+    )
+    assert n["filtration"]["metrics"]["g"]["test_acc"] > 0.9
+    assert list(n["representations"]["irreps"]) == names
+    assert "irrep" in rep.html()
+
+
+def test_report_of_a_task_on_no_group_says_which_basis_it_draws(tmp_path):
+    from interp import Task, TaskSpec
+    from interp.checkpoints import save
+    from interp.models import MLPConfig, build_model
+
+    task = Task(TaskSpec(op="x^2+y^2", p=13, frac_train=0.5))
+    save(tmp_path / "run", build_model(MLPConfig(p=13, width=16), seed=0), task)
+    rep = build_report(
+        str(tmp_path / "run"), sections=["spectra", "key_frequencies", "filtration", "representations", "ablation"]
+    )
+    assert not rep.failed, rep.failed
+    assert rep.numbers["representations"]["applicable"] is False
+    assert "is no group" in rep.html()  # the page says why the spectra are in Z_p's additive basis

@@ -13,6 +13,7 @@ sniffed from the path and the file when not given):
 - "hooked_transformer": a TransformerLens HookedTransformer state dict with `config=` and `task=`; also
   a folder of model.safetensors + config.json whose config is a HookedTransformerConfig (its required
   fields and no "family") rather than grokscope's.
+- "chughtai": Chughtai et al. 2023's run folder (cfg.json + model.pt), or its model.pt.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from interp.checkpoints.format import (
     read_run_json,
     run_steps,
 )
+from interp.checkpoints.importers.chughtai import import_chughtai, is_chughtai_dir
 from interp.checkpoints.importers.hooked_transformer import (
     REQUIRED_FIELDS,
     import_hooked_transformer,
@@ -47,7 +49,7 @@ from interp.models import config_from_dict, from_pretrained
 from interp.models.pretrained import CONFIG_NAME, EXTRA_KEY, WEIGHTS_NAME, read_pretrained_config
 from interp.tasks import Task, TaskSpec
 
-LAYOUTS = ("grokscope", "pretrained", "progress_measures", "zhong", "hooked_transformer")
+LAYOUTS = ("grokscope", "pretrained", "progress_measures", "zhong", "hooked_transformer", "chughtai")
 LEGACY_SUFFIXES = TORCH_SUFFIXES
 
 
@@ -141,9 +143,12 @@ def sniff_layout(path: Path) -> str:
             return "grokscope"
         if (path / CONFIG_NAME).exists() and (path / WEIGHTS_NAME).exists():
             return pretrained_folder_layout(path)
+        if is_chughtai_dir(path):
+            return "chughtai"
         raise CheckpointError(
             f"{path} is a folder but not a grokscope run directory (no {RUN_FILE}) nor a save_pretrained directory "
-            f"(no {CONFIG_NAME} + {WEIGHTS_NAME}). Pass the folder that `train(..., out=...)` or `interp-train` wrote."
+            f"(no {CONFIG_NAME} + {WEIGHTS_NAME}) nor a Chughtai et al. run folder (no cfg.json). Pass the folder "
+            "that `train(..., out=...)` or `interp-train` wrote."
         )
     if path.suffix == ".safetensors":
         state, meta = load_tensors(path)
@@ -154,6 +159,8 @@ def sniff_layout(path: Path) -> str:
         if is_hooked_transformer_state_dict(state):
             return "hooked_transformer"
         parse_meta(meta, path)  # raises: a safetensors file, but not a grokscope checkpoint
+    if path.suffix in TORCH_SUFFIXES and is_chughtai_dir(path.parent):
+        return "chughtai"
     if path.suffix not in TORCH_SUFFIXES:
         raise CheckpointError(
             f"{path}: unknown checkpoint type {path.suffix!r}. grokscope reads run directories, .safetensors files, "
@@ -203,6 +210,8 @@ def load(
         return run.load(run.steps[-1] if step is None else step, device=device)
     if layout == "zhong":
         return import_zhong(path, config, op=op, device=device)
+    if layout == "chughtai":
+        return import_chughtai(path, device=device)
     return import_hooked_transformer(path, config, task=task, device=device)
 
 
@@ -226,6 +235,9 @@ def load_run(run_dir: str | os.PathLike, *, layout: str | None = None, config=No
     paper's `.pth` file is imported as its trajectory, and other foreign files (see `load`) as a
     one-checkpoint run."""
     path = existing(catalog.resolve(run_dir))
+    sniffed_chughtai = layout is None and path.is_dir() and not (path / RUN_FILE).exists() and is_chughtai_dir(path)
+    if layout == "chughtai" or sniffed_chughtai:
+        return single_checkpoint_run(load(path, layout="chughtai"))
     if path.is_file():
         if path.suffix not in TORCH_SUFFIXES:
             raise CheckpointError(f"{path} is a file; load_run takes a run directory (use load() for one file).")

@@ -155,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         help="gpu: the full-size recipe (NAME-gpu), written to the local cache",
     )
     p_build.add_argument("--all", action="store_true", help="every entry of the scale")
-    p_build.add_argument("--group", help="every entry of a group (coexistence, doshi, grok, clock-pizza, capacity)")
+    p_build.add_argument(
+        "--group", help="every entry of a group (coexistence, doshi, grok, clock-pizza, capacity, groups)"
+    )
     p_build.add_argument("--out", help="zoo folder to write into (default: the package for cpu, the cache for gpu)")
     p_build.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p_build.add_argument("--quiet", action="store_true", help="no progress bar")

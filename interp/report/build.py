@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from interp.checkpoints import atomic_write_bytes
 from interp.errors import SpecError
-from interp.report import sections_basic, sections_circuits, sections_fourier, sections_progress
+from interp.report import sections_basic, sections_circuits, sections_fourier, sections_groups, sections_progress
 from interp.report.html import Page
 from interp.report.subject import Subject, load_subject
 from interp.results import dumps
@@ -24,6 +24,7 @@ SECTIONS = (
     ("spectra", "Neuron Fourier spectra and classification", sections_fourier.neuron_spectra),
     ("key_frequencies", "Key frequencies", sections_fourier.key_frequencies),
     ("filtration", "Frequency filtration", sections_fourier.frequency_filtration),
+    ("representations", "Irreps: Chughtai et al.'s measurements", sections_groups.representations),
     ("ablation", "Neuron partitions: ablation and pruning", sections_circuits.ablation),
     ("clock_pizza", "Clock or pizza", sections_circuits.clock_pizza),
     ("progress", "Progress measures over the trajectory", sections_progress.progress_measures),

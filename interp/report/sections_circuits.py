@@ -10,6 +10,7 @@ from circuits.patching import activation_patch
 from interp.metrics import all_logits
 from interp.report import figures
 from interp.report.html import Section
+from interp.report.sections_fourier import basis_of
 from interp.report.subject import Subject
 from probes.clock_pizza import classify_circuit
 
@@ -85,26 +86,33 @@ def ablation(subject: Subject, sec: Section) -> dict:
     model, task = subject.model, subject.task
     noisy = bool(task.noisy_mask.any())
     subsets = [(k, name) for k, name in ABLATION_SUBSETS if noisy or k != "train_noisy"]
-    scores = {kind: neuron_scores(model, task, kind=kind) for kind in PARTITION_SCORES}
-    parts = {kind: partition(model, task, scores=scores[kind], filtration=False) for kind in PARTITION_SCORES}
+    on_group = basis_of(subject) == "group"  # the IPR needs the task's group (its Fourier basis)
+    kinds = [k for k in PARTITION_SCORES if on_group or k != "ipr"]
+    scores = {kind: neuron_scores(model, task, kind=kind) for kind in kinds}
+    parts = {kind: partition(model, task, scores=scores[kind], filtration=False) for kind in kinds}
     sec.text(
         "Each score ranks neurons from memorising (low) to generalising (high). G is the top half by score and R the "
         "bottom half, each evaluated alone with the other neurons zero-ablated. IPR uses the task's Fourier "
         "structure; strength (||w||_inf act(||u||_inf + ||v||_inf)) and spread (how evenly a neuron's attribution "
         "to the given labels spreads over the training examples) do not."
+        + (
+            ""
+            if on_group
+            else f" {task.spec.op} is no group's operation, so it has no IPR (no Fourier basis of its own)."
+        )
     )
     rows = []
-    for kind in PARTITION_SCORES:
+    for kind in kinds:
         part = parts[kind]
         for which, label in (("raw", "whole network"), ("g", "G (top half)"), ("r", "R (bottom half)")):
-            if which == "raw" and kind != PARTITION_SCORES[0]:
+            if which == "raw" and kind != kinds[0]:
                 continue
             rows.append(
                 [kind if which != "raw" else "-", label, *(part.metrics[which][f"{k}_acc"] for k, _ in subsets)]
             )
     sec.table(["score", "sub-network", *(name for _, name in subsets)], rows, left=2)
     curves = {}
-    for kind in PRUNE_SCORES:
+    for kind in (k for k in PRUNE_SCORES if k in kinds):
         fig = figures.figure(f"Pruning by {kind} score", "fraction of neurons pruned", "accuracy")
         for order, dash in (("ascending", "solid"), ("descending", "dash")):
             curve = prune_curve(model, task, scores=scores[kind], order=order)
