@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
+from circuits.filtration import filter_mlp
 from interp.files import atomic_write_json
 from interp.models import MLPConfig, TransformerConfig, build_model
-from probes.extraction import filter_mlp
 from probes.fourier import (
     basis_frequencies,
     classify_neurons,

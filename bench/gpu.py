@@ -122,7 +122,7 @@ PRELOAD = (  # imported once by the parent with --launch fork, so that each fork
     "interp.zoo.recipes",
     "probes.fourier",
     "probes.memorization",
-    "probes.extraction",
+    "circuits.filtration",
     "circuits.ablation",
     "circuits.patching",
     "studies.raf",

@@ -8,6 +8,7 @@ with `to_dict()`.
     from circuits.patching import activation_patch
     from circuits.ablation import ablate, ablated, prune_curve
     from circuits.partition import partition
+    from circuits.filtration import frequency_filtration   # G and R: each neuron kept in its dominant irrep
 
 The reading and editing of activations they share lives one layer down, in `interp.interventions`.
 """

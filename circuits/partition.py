@@ -1,7 +1,7 @@
 """The generalisation / memorisation partition (coexistence paper): keep the top gamma_g fraction of
 neurons by a score (probes.scores) as the generalisation sub-network G and the bottom gamma_r
 fraction as the memorisation sub-network R, evaluate each alone (every other neuron ablated), and
-report frequency filtration (probes.extraction) beside them. What the sub-networks of each score
+report frequency filtration (circuits.filtration) beside them. What the sub-networks of each score
 achieve at CPU size is checked in tests/test_circuits_partition.py.
 """
 
@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import torch
 
 from circuits.ablation import ablate_batch
+from circuits.filtration import frequency_filtration
 from interp.checkpoints.subject import resolve_subject
 from interp.errors import SpecError
 from interp.metrics import evaluate
 from interp.results import Result
-from probes.extraction import frequency_filtration
 from probes.scores import DEFAULT_SCORE, NeuronScores, neuron_scores, score_values
 
 __all__ = ["partition", "PartitionResult", "neuron_scores", "NeuronScores"]  # the scores: probes.scores
@@ -34,7 +34,7 @@ class PartitionResult(Result):
     g_neurons: tuple[int, ...]
     r_neurons: tuple[int, ...]
     metrics: dict  # "raw", "g", "r": interp.evaluate dicts
-    filtration: dict | None  # probes.extraction.frequency_filtration metrics {"raw", "g", "r"}, or None
+    filtration: dict | None  # circuits.filtration.frequency_filtration metrics {"raw", "g", "r"}, or None
     filtration_note: str
 
 
@@ -59,7 +59,7 @@ def partition(
     """Split the hidden neurons by `scores` (a kind for `neuron_scores`, a NeuronScores, or [n]):
     G = the top gamma_g fraction, R = the bottom gamma_r fraction; evaluate G alone and R alone (the
     other neurons ablated, `kind`), beside the raw network and, with filtration=True, frequency
-    filtration (probes.extraction). The coexistence paper finds the task-agnostic G improves test
+    filtration (circuits.filtration). The coexistence paper finds the task-agnostic G improves test
     accuracy over the raw network, but less than frequency filtration."""
     for name, g in (("gamma_g", gamma_g), ("gamma_r", gamma_r)):
         if not 0.0 < float(g) <= 1.0:

@@ -3,7 +3,7 @@
 A width sweep (model-wise double descent) of ReLU MLPs f(a, b) = W relu(U e_a + V e_b) + mu on
 (a + b) mod p with 0-80% of the training labels replaced by wrong classes; for every model:
 - clean vs noisy memorisation speed (the first step each subset reaches 99%, probes.memorization);
-- frequency filtration (probes.extraction): the dominant-frequency network G and the residual R;
+- frequency filtration (circuits.filtration): the dominant-frequency network G and the residual R;
 - the task-agnostic partition (circuits.partition with the strength score
   ||w||_inf relu(||u||_inf + ||v||_inf)): G, the top 70% of neurons by score, and R, the bottom 30%,
   each evaluated alone with every other neuron mean-ablated;
@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from circuits.filtration import frequency_filtration
 from circuits.partition import PartitionResult, partition
 from interp import TaskSpec
 from interp.models import MLPConfig
@@ -25,7 +26,6 @@ from interp.report import figures
 from interp.report.html import Page
 from interp.report.study import Study, parse_args
 from interp.train import TrainConfig, TrainResult, train_many
-from probes.extraction import frequency_filtration
 from probes.memorization import learning_curves
 
 SCORES = ("ipr", "strength", "spread")  # the ablation table's neuron scores (probes.scores)

@@ -9,7 +9,7 @@ model it measures:
   (logit trace similarity with chi(x y z^-1) > 0.005; by embedding norm), the share of each part of
   the network in each irrep, the restricted loss (only the key irreps kept) against the full loss and
   the excluded loss (the key irreps removed) against chance;
-- irrep filtration (`probes.extraction.frequency_filtration` in the group's basis: each neuron keeps
+- irrep filtration (`circuits.filtration.frequency_filtration` in the group's basis: each neuron keeps
   only its dominant irrep, G; R = original - G): does G pull the rule back out of a network that
   memorised the noise, as frequency filtration does on Z_p?
 - which irreps carry the rule (G's key irreps and neurons per dominant irrep, periodic vs
@@ -28,13 +28,13 @@ from dataclasses import dataclass
 import torch
 
 from circuits.ablation import ablate
+from circuits.filtration import frequency_filtration
 from interp import TaskSpec
 from interp.models import MLPConfig
 from interp.report import figures
 from interp.report.html import Page
 from interp.report.study import Study, parse_args
 from interp.train import TrainConfig, TrainResult, train_many
-from probes.extraction import frequency_filtration
 from probes.fourier import classify_neurons
 from probes.representations import rep_metrics
 

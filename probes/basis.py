@@ -18,6 +18,7 @@ __all__ = [
     "basis_frequencies",
     "basis_labels",
     "n_frequencies",
+    "project_frequencies",
     "dft",
     "frequency_power",
     "ipr",
@@ -136,3 +137,14 @@ def grid_cell_power(acts: torch.Tensor) -> torch.Tensor:
     k = torch.arange(p, device=acts.device)
     fold = torch.nn.functional.one_hot(torch.minimum(k, p - k), n_frequencies(p)).float()  # [p, F]
     return fold.T @ power @ fold  # [n, F, F]
+
+
+def project_frequencies(x: torch.Tensor, keep: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Orthogonal projection of x along `dim` (length p) onto the span of the real Fourier modes of
+    the kept folded frequencies: keep is a bool mask [F] or [..., F] broadcast against rfft(x).
+    Implemented as irfft(rfft(x) * keep): for k in 1..(p-1)//2 that is the span{cos_k, sin_k}
+    projection; k = 0 is the constant."""
+    p = x.shape[dim]
+    X = dft(x.movedim(dim, -1))
+    out = torch.fft.irfft(X * keep.to(X.real.dtype), n=p, dim=-1)
+    return out.movedim(-1, dim).to(x.dtype)

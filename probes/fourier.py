@@ -48,6 +48,30 @@ from probes.basis import (  # noqa: F401  (re-exported: the basis and DFT helper
 from probes.group_basis import TaskBasis, task_basis
 from probes.stats import gmm2, otsu_split
 
+__all__ = [
+    "DEFAULT_KEY_RULE",
+    "KEY_FRACTION",
+    "KEY_RULES",
+    "NANDA_SHARE",
+    "THRESHOLD_RULES",
+    "IPRThreshold",
+    "NeuronClassification",
+    "NeuronSpectra",
+    "classify_neurons",
+    "dominant_frequencies",
+    "embedding_matrix",
+    "embedding_power",
+    "frequency_scores",
+    "key_frequencies",
+    "key_irreps",
+    "neuron_activation_grid",
+    "neuron_ipr",
+    "neuron_out_power",
+    "neuron_spectra",
+    "unembedding_matrix",
+    "unembedding_power",
+]
+
 NANDA_SHARE = 0.85  # Nanda et al.: a neuron belongs to frequency k if >= 85% of its variance is in block k
 KEY_FRACTION = 0.25  # Nanda et al.: a key frequency has Fourier norm > max / 4
 DEFAULT_KEY_RULE = "embedding"  # every function that picks key frequencies uses this rule unless told
@@ -127,7 +151,7 @@ def neuron_spectra(subject, task=None, *, device=None, basis: str = "group") -> 
     family = model_family(model)
     p = model.p
     names = {"group": tb.name, "irreps": tb.names}
-    if family == "mlp":
+    if model.neuron_weights_exact:  # the neurons' own weights say it all; else read their activations
         vecs = unit_max(mlp_neuron_vectors(model))  # [n, 3, p], each vector scaled to max |.| = 1
         pw = tb.power(vecs)  # [n, 3, F]
         pw_norm = pw / pw.sum(-1, keepdim=True).clamp_min(torch.finfo(pw.dtype).tiny)
@@ -214,20 +238,13 @@ def embedding_matrix(subject, task=None, *, device=None) -> torch.Tensor:
     ([p, 2 d_model]); MLP with a learned embedding: W_E; one-hot MLP: the input weights, [U^T, V^T]
     ([p, 2 width])."""
     model, _ = resolve_subject(subject, task, where="embedding_matrix", need_task=False, device=device)
-    if model_family(model) == "transformer":
-        w = torch.cat(list(model.operand_embeddings()), dim=1) if model.cfg.diff_vocab else model.embed.W_E[: model.p]
-    elif model.cfg.embed == "learned":
-        w = model.W_E
-    else:
-        w = torch.cat([model.U, model._V()], dim=0).T
-    return w.detach().float()
+    return model.embedding_table().detach().float()
 
 
 def unembedding_matrix(subject, task=None, *, device=None) -> torch.Tensor:
     """[p, d] the unembedding with the class axis first: transformer W_U^T, MLP W."""
     model, _ = resolve_subject(subject, task, where="unembedding_matrix", need_task=False, device=device)
-    w = model.unembed.W_U.T if model_family(model) == "transformer" else model.W
-    return w.detach().float()
+    return model.unembedding_table().detach().float()
 
 
 @torch.no_grad()
@@ -380,7 +397,7 @@ THRESHOLD_RULES = ("auto", "otsu", "gmm", "baseline")
 
 
 @dataclass(frozen=True)
-class IPRThreshold:
+class IPRThreshold(Result):
     """The IPR cut between periodic and memorising neurons, and the statistics that chose it."""
 
     threshold: float
@@ -472,7 +489,7 @@ def classify_neurons(
     thr = cut.threshold
     periodic = ipr_n >= thr
     counts = torch.bincount(spec.dominant_freq[periodic], minlength=tb.n_irreps)
-    extra = nanda_labels(spec, periodic) if spec.family == "transformer" else {}
+    extra = nanda_labels(spec, periodic) if spec.cell_power is not None else {}  # spectra of activation grids
     n_per = int(periodic.sum())
     if key_rule not in KEY_RULES:
         raise SpecError("classify_neurons", "key_rule", key_rule, f"one of {sorted(KEY_RULES)}")

@@ -91,8 +91,11 @@ def phase_fit(subject, task=None, *, op: str | None = None, device=None) -> Phas
     of u, v, w at the dominant frequency and the error of phi_a + phi_b = phi_c (addition) or
     phi_a - phi_b = phi_c (subtraction), wrapped to [0, pi]."""
     model, task = resolve_subject(subject, task, where="phase_fit", need_task=False, device=device)
-    if model_family(model) != "mlp":
-        raise SpecError("phase_fit", "model", "transformer", "a two-layer MLP", "Use neuron_spectra for transformers.")
+    if not model.neuron_weights_exact:
+        raise SpecError(
+            "phase_fit", "model", model_family(model), "a two-layer MLP (whose neurons' weights are their whole maps)",
+            "Use neuron_spectra for transformers.",
+        )  # fmt: skip
     op = op or (task.spec.op if task is not None else "x+y")
     if op not in _RELATIONS:
         raise SpecError("phase_fit", "op", op, f"one of {sorted(_RELATIONS)} (the analytic solution is for these)")

@@ -31,6 +31,16 @@ from interp.groups import FiniteGroup, group_name_of, group_of
 from interp.groups.registry import ADDITIVE_OPS
 from probes.basis import frequency_power, grid_cell_power, ipr, random_ipr
 
+__all__ = [
+    "ADDITIVE_OPS",
+    "BASES",
+    "TaskBasis",
+    "additive_basis",
+    "cyclic_names",
+    "group_basis",
+    "task_basis",
+]
+
 BASES = ("group", "additive")
 CELL_CHUNK_ELEMENTS = 2**26  # [neurons, |G|, |G|] elements per chunk of the 2-D transform of a non-abelian group
 

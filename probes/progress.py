@@ -27,7 +27,7 @@ from interp.errors import SpecError
 from interp.metrics import check_task, first_step
 from interp.results import Result
 from interp.tasks import all_pairs
-from probes.extraction import project_frequencies
+from probes.basis import project_frequencies
 from probes.fourier import (
     DEFAULT_KEY_RULE,
     KEY_RULES,

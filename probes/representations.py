@@ -69,6 +69,13 @@ from interp.results import Result
 from probes.fourier import key_irreps as embedding_key_irreps
 from probes.group_basis import group_basis
 
+__all__ = [
+    "KEY_SIMILARITY",
+    "MEASURES",
+    "RepMetrics",
+    "rep_metrics",
+]
+
 KEY_SIMILARITY = 0.005  # Chughtai et al.: a key irrep's logit similarity exceeds this
 PAIR_CHUNK = 8192  # pairs per forward pass
 CACHE_ELEMENTS = 2**27  # the training pairs' hidden activations are kept between the passes up to this size
@@ -203,12 +210,8 @@ def rep_metrics(subject, task=None, *, device=None) -> RepMetrics:
     cls = torch.as_tensor(g.tokens, device=dev)  # the group's classes among the model's outputs
 
     # ----- weights: embeddings and unembedding (token / class axis first) ---------------------------
-    if family == "transformer":
-        emb = model.operand_embeddings().detach().double()  # [2, p, d_model]
-        e_x, e_y = emb[0], emb[1]
-    else:
-        w_in = model.neuron_in_weights().detach().double()  # [n, 2, p]
-        e_x, e_y = w_in[:, 0].T, w_in[:, 1].T
+    emb = model.operand_embeddings().detach().double()  # [2, p, d]: what each operand's token feeds forward
+    e_x, e_y = emb[0], emb[1]
     unembed = model.neuron_out_weights().detach().double()  # [n, p]: hidden -> logits
     share_x = _shares(tb.power(e_x, dim=0).sum(1))
     share_y = _shares(tb.power(e_y, dim=0).sum(1))
@@ -315,9 +318,7 @@ def rep_metrics(subject, task=None, *, device=None) -> RepMetrics:
         }
         for i, rep in enumerate(g.irreps)
     }
-    hidden_layer = (
-        "the MLP's hidden neurons" if family == "mlp" else "the last layer's MLP neurons at the answer position"
-    )
+    hidden_layer = f"the neurons at {model.neuron_hook} (at the answer position)"
     notes = f"hidden = {hidden_layer}; restricted and excluded logits through the neuron path only (no biases)"
     if g.order < task.p:
         notes += "; 0 is not in the group: pairs with a 0 operand and the class 0 are left out"

@@ -96,8 +96,10 @@ def test_every_documented_exception_exists_and_has_a_reason():
 
 
 def test_every_public_result_is_a_frozen_result_dataclass():
-    loose = []
+    loose, exceptions = [], documented_exceptions()
     for name in analysis_modules():
+        if name in exceptions:  # kernels and bases, not analyses: their dataclasses are not results
+            continue
         module = importlib.import_module(name)
         for attr in getattr(module, "__all__", ()):
             obj = getattr(module, attr)

@@ -8,12 +8,12 @@ import json
 import pytest
 import torch
 
+from circuits.filtration import frequency_filtration
 from interp import Task, TaskSpec, evaluate
 from interp.checkpoints import load, load_run
 from interp.errors import SpecError
 from interp.models import TransformerConfig, build_model
 from interp.train import TrainConfig, train
-from probes.extraction import frequency_filtration
 from probes.fourier import classify_neurons, embedding_power, key_frequencies
 from probes.progress import fourier_norms, progress_measures, restricted_logits
 

@@ -7,13 +7,13 @@ import pytest
 import torch
 from group_models import discrete_log_mlp, irrep_mlp
 
+from circuits.filtration import frequency_filtration
 from interp import Task, TaskSpec, evaluate, zoo
 from interp.errors import SpecError
 from interp.groups import group
 from interp.interventions import activation_grid
 from interp.models import MLPConfig, TransformerConfig, build_model
 from interp.train import TrainConfig, train
-from probes.extraction import frequency_filtration
 from probes.fourier import (
     classify_neurons,
     dominant_frequencies,

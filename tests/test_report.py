@@ -41,8 +41,8 @@ def test_report_embeds_plotly_once_and_works_offline(default_report):
 
 
 def test_report_numbers_are_the_probes_numbers(default_report):
-    """The JSON carries what probes.extraction and circuits compute on the same checkpoint: nothing re-derived."""
-    from probes.extraction import frequency_filtration
+    """The JSON carries what circuits.filtration and circuits compute on the same checkpoint: nothing re-derived."""
+    from circuits.filtration import frequency_filtration
 
     _, numbers = default_report
     ckpt = zoo.load(zoo.DEFAULT_ENTRY)

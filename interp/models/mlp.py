@@ -249,6 +249,11 @@ class MLP(TokensMixin, Pretrained, HookedModel):
             return self.W_E
         return torch.cat([self.U, self._V()], dim=0).T
 
+    def operand_embeddings(self) -> torch.Tensor:
+        """[2, p, width]: what each operand's token feeds to the hidden layer, (u_m, v_m) over tokens (through
+        W_E with a learned embedding), as the transformer's embedding rows of a and of b."""
+        return self.neuron_in_weights().permute(1, 2, 0)
+
     def unembedding_table(self) -> torch.Tensor:
         """[p, width] the unembedding with the class axis first: W."""
         return self.W

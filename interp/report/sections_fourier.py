@@ -11,12 +11,12 @@ import math
 
 import torch
 
+from circuits.filtration import frequency_filtration as filtration
 from interp.errors import SpecError
 from interp.groups import group_name_of
 from interp.report import figures
 from interp.report.html import Section
 from interp.report.subject import Subject
-from probes.extraction import frequency_filtration as filtration
 from probes.fourier import KEY_RULES, classify_neurons, frequency_scores, key_irreps
 from probes.fourier import key_frequencies as key_freqs
 from probes.fourier import neuron_spectra as spectra_of
@@ -215,7 +215,7 @@ def frequency_filtration(subject: Subject, sec: Section) -> dict:
     raw_t, g_t = res.metrics["raw"]["test_acc"], res.metrics["g"]["test_acc"]
     sec.text(f"Test accuracy: original {raw_t:.1%}, G {g_t:.1%}, R {res.metrics['r']['test_acc']:.1%}.")
     out = res.to_dict()
-    if subject.family == "transformer":
+    if not subject.model.neuron_weights_exact:  # filtered in W_U above: also filter the neuron activations
         act = filtration(subject.model, subject.task, parts=("neurons",), basis=basis)
         sec.text(
             f"Neuron activations instead of W_U: {act.method}. The projection holds {act.g_weight_fraction:.1%} "

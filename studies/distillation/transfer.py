@@ -4,7 +4,7 @@ A teacher trained on noisy labels (it memorised them) labels the data for a stud
 soft targets at temperature T or hard labels, on the training inputs or on every pair). What is transferred
 is measured on each student against the control, a student of the same config and seed trained on the raw
 noisy labels: its fit to the noisy labels (against the labels given and the true ones), its test accuracy,
-its agreement with the teacher, frequency filtration (probes.extraction) and the partitions
+its agreement with the teacher, frequency filtration (circuits.filtration) and the partitions
 (circuits.partition). `teacher_soft_labels` asks the prior question: do the teacher's soft outputs on the
 noisy examples still carry the true class (its probability, its rank among the p classes), which bounds
 what a student of soft targets can inherit beyond the memorised labels.
@@ -22,13 +22,13 @@ from pathlib import Path
 
 import torch
 
+from circuits.filtration import frequency_filtration
 from circuits.partition import partition
 from interp.checkpoints import RUN_FILE
 from interp.checkpoints.subject import resolve_subject
 from interp.errors import SpecError
 from interp.metrics import all_logits, evaluate
 from interp.results import Result
-from probes.extraction import frequency_filtration
 from probes.scores import DEFAULT_SCORE
 from studies.distillation.teacher import check_options, teacher_record
 
@@ -79,7 +79,7 @@ class ModelTransfer(Result):
     settings: dict  # width, seed, targets, temperature, inputs, and a student's control
     metrics: dict  # interp.evaluate: train_noisy_acc (given labels), train_noisy_true_acc, test_acc, ...
     agreement: dict  # fraction of pairs where the model's argmax is the teacher's: train_clean, train_noisy, test, all
-    filtration: dict | None  # probes.extraction.frequency_filtration metrics {"raw", "g", "r"}, or None
+    filtration: dict | None  # circuits.filtration.frequency_filtration metrics {"raw", "g", "r"}, or None
     filtration_note: str
     partitions: dict  # score -> {"g": metrics of G alone, "r": metrics of R alone} (circuits.partition)
 

@@ -10,6 +10,7 @@ import math
 import pytest
 import torch
 
+from circuits.filtration import frequency_filtration
 from circuits.partition import partition
 from interp import Task, TaskSpec, evaluate
 from interp.checkpoints import load
@@ -20,7 +21,6 @@ from interp.report.html import Page
 from interp.train import TrainConfig, train, train_many
 from interp.train.engine import Job, group_key, per_model_loss
 from interp.train.targets import Targets
-from probes.extraction import frequency_filtration
 from studies.distillation import (
     distill,
     distillation_job,

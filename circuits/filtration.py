@@ -32,13 +32,17 @@ from interp.models import model_family
 from interp.results import Result
 from probes.fourier import (
     DEFAULT_KEY_RULE,
-    dft,
     frequency_scores,
     key_indices,
     mlp_neuron_vectors,
     neuron_spectra,
 )
 from probes.group_basis import TaskBasis, task_basis
+
+__all__ = [
+    "FrequencyFiltrationResult",
+    "frequency_filtration",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,17 +75,6 @@ class FrequencyFiltrationResult(Result):
     def kept_irreps(self) -> list[str] | None:
         """Transformer: the irreps G keeps (besides the trivial one) by name."""
         return None if self.kept_frequencies is None else [self.irreps[k] for k in self.kept_frequencies]
-
-
-def project_frequencies(x: torch.Tensor, keep: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """Orthogonal projection of x along `dim` (length p) onto the span of the real Fourier modes of
-    the kept folded frequencies: keep is a bool mask [F] or [..., F] broadcast against rfft(x).
-    Implemented as irfft(rfft(x) * keep): for k in 1..(p-1)//2 that is the span{cos_k, sin_k}
-    projection; k = 0 is the constant."""
-    p = x.shape[dim]
-    X = dft(x.movedim(dim, -1))
-    out = torch.fft.irfft(X * keep.to(X.real.dtype), n=p, dim=-1)
-    return out.movedim(-1, dim).to(x.dtype)
 
 
 @torch.no_grad()
@@ -225,7 +218,7 @@ def frequency_filtration(
     """
     model, task = resolve_subject(subject, task, where="frequency_filtration", device=device)
     tb = task_basis(model, task, where="frequency_filtration", basis=basis)
-    if model_family(model) == "mlp":
+    if model.neuron_weights_exact:  # each neuron's own input and output weights: filter them neuron by neuron
         g, r, dom, kept, frac, method = filter_mlp(model, task, basis)
     else:
         g, r, dom, kept, frac, method = filter_transformer(model, k, tuple(parts), rule, task, basis)
