@@ -9,11 +9,12 @@ import json
 import pytest
 import torch
 
-from circuits.filtration import frequency_filtration, project_frequencies
+from circuits.filtration import frequency_filtration
 from interp import Task, TaskSpec, evaluate
 from interp.errors import SpecError
 from interp.models import MLP, MLPConfig, build_model
 from interp.train import TrainConfig, train
+from probes.basis import project_frequencies
 from probes.fourier import dominant_frequencies, fourier_basis, ipr
 from probes.gromov import gromov_mlp
 

@@ -23,6 +23,8 @@ from interp.tasks import TaskSpec
 from interp.train import TrainConfig, train_many
 from interp.train.rundir import state_path
 
+pytestmark = pytest.mark.slow  # trains for tens of seconds (or starts Ray clusters): the slow suite
+
 ray = pytest.importorskip("ray", reason="the Ray backend's tests need `pip install grokscope[ray]`")
 
 SPEC = TaskSpec(op="x+y", p=13, frac_train=0.5, label_noise=0.2)

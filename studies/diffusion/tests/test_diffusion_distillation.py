@@ -16,6 +16,8 @@ from studies.diffusion import (
     train_denoiser,
 )
 
+pytestmark = pytest.mark.slow  # trains for tens of seconds (or starts Ray clusters): the slow suite
+
 N_TRAIN, DIM, TEACHER_STEPS, DISTILL_STEPS, N_SAMPLES = 64, 8, 12000, 2000, 2000
 
 

@@ -18,6 +18,8 @@ from studies.diffusion.random_features import (
 )
 from studies.diffusion.rf_distillation import bulk_projection, rf_distillation
 
+pytestmark = pytest.mark.slow  # trains for tens of seconds (or starts Ray clusters): the slow suite
+
 
 @pytest.fixture(scope="module")
 def timescales():
