@@ -222,7 +222,7 @@ def ablated(
     It yields the model the hooks are installed on: `subject`'s model, or its copy on `device`.
     """
     check_choice("ablated", "kind", kind, KINDS)
-    model, task = resolve_subject(subject, task, where="ablated", need_task=False, device=device)
+    model, task = resolve_subject(subject, task, need_task=False, device=device)
     specs = _specs(model, neurons, heads, hook)
     refs = _reference_acts(model, task, {name for name, _, _ in specs}, kind, reference)
     dev = model_device(model)
@@ -259,7 +259,7 @@ def ablate(
 ) -> AblationResult:
     """Accuracies and losses (interp.evaluate keys: test, clean training, noisy training against given
     and true labels) with the neurons and/or heads ablated (zero, mean or resample), beside the intact model's."""
-    model, task = resolve_subject(subject, task, where="ablate", device=device)
+    model, task = resolve_subject(subject, task, device=device)
     with eval_mode(model):
         specs = _specs(model, neurons, heads, hook)
         baseline = subset_metrics(all_logits(model, task), task)
@@ -323,7 +323,7 @@ def ablate_batch(
     computed in closed form, logits_m = logits - (mask_m * (act - replacement)) @ W_out W_U; otherwise
     chunks of masks share expanded forward passes. Returns interp.evaluate keys, each a list of M."""
     check_choice("ablate_batch", "kind", kind, KINDS)
-    model, task = resolve_subject(subject, task, where="ablate_batch", device=device)
+    model, task = resolve_subject(subject, task, device=device)
     return _ablate_masks(model, task, masks, kind, hook, reference, seed, method, max_rows)
 
 
@@ -400,7 +400,7 @@ def prune_curve(
     losses at each step, all steps evaluated together (Doshi et al. 2024: pruning the lowest-IPR
     neurons first removes the memorised noisy labels while test accuracy stays; highest first does
     the opposite)."""
-    model, task = resolve_subject(subject, task, where="prune_curve", device=device)
+    model, task = resolve_subject(subject, task, device=device)
     values, score_name = score_values(model, task, scores=scores)
     n = model.hook_width(neuron_hook_name(model, hook))
     if values.shape != (n,):

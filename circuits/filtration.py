@@ -216,7 +216,7 @@ def frequency_filtration(
     the task's group's irreps; "additive", Z_p's frequencies, for a task on no group).
     Claim it tests: under label noise G reaches near-perfect test accuracy while R holds the noise.
     """
-    model, task = resolve_subject(subject, task, where="frequency_filtration", device=device)
+    model, task = resolve_subject(subject, task, device=device)
     tb = task_basis(model, task, where="frequency_filtration", basis=basis)
     if model.neuron_weights_exact:  # each neuron's own input and output weights: filter them neuron by neuron
         g, r, dom, kept, frac, method = filter_mlp(model, task, basis)

@@ -64,7 +64,7 @@ def partition(
     for name, g in (("gamma_g", gamma_g), ("gamma_r", gamma_r)):
         if not 0.0 < float(g) <= 1.0:
             raise SpecError("partition", name, g, "a fraction in (0, 1]")
-    model, task = resolve_subject(subject, task, where="partition", device=device)
+    model, task = resolve_subject(subject, task, device=device)
     values, score_name = score_values(model, task, scores=scores)
     n = model.n_neurons
     if values.shape != (n,):

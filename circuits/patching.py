@@ -369,7 +369,7 @@ def activation_patch(
     max_rows: rows per expanded forward pass (None: 4096 on CPU, 65536 on GPU).
     """
     check_options(per, direction, method, reduce, metric_logits)
-    model, task = resolve_subject(subject, task, where="activation_patch", need_task=False, device=device)
+    model, task = resolve_subject(subject, task, need_task=False, device=device)
     with eval_mode(model):
         clean, corrupted, corruption_name = patch_pairs(
             task, clean_pairs, corrupted_pairs, corruption, split, n_pairs, seed

@@ -21,6 +21,7 @@ import torch
 
 from interp.errors import SpecError
 from interp.groups import COMPOSITION_NAMES, composition_group_name, group, group_order
+from interp.validation import check_choice, check_fraction, check_int
 
 NOISE_KINDS = ("other", "all", "symmetric")
 
@@ -219,8 +220,7 @@ class TaskSpec:
 
     def __post_init__(self):
         op = operation(self.op)
-        if isinstance(self.p, bool) or not isinstance(self.p, (int, np.integer)):
-            raise SpecError("TaskSpec", "p", self.p, "an int")
+        check_int("TaskSpec", "p", self.p, expected="an int")
         if op.group == "S5":
             if self.p != S5_ORDER:
                 raise SpecError("TaskSpec", "p", self.p, f"{S5_ORDER} for {self.op}", "S5 has 120 elements; set p=120.")
@@ -235,8 +235,7 @@ class TaskSpec:
                     f"{op.group} has {order} elements; set p={order}.",
                 )
         else:
-            if not 2 <= self.p <= MAX_P:
-                raise SpecError("TaskSpec", "p", self.p, f"an int in [2, {MAX_P}]")
+            check_int("TaskSpec", "p", self.p, min_value=2, max_value=MAX_P)
             if op.needs_prime and not _is_prime(int(self.p)):
                 raise SpecError(
                     "TaskSpec",
@@ -245,14 +244,12 @@ class TaskSpec:
                     f"a prime for {self.op!r} (division needs every y != 0 to be invertible mod p)",
                     "Use a prime such as 59, 97 or 113.",
                 )
-        if not isinstance(self.frac_train, (int, float)) or not 0.0 < float(self.frac_train) <= 1.0:
-            raise SpecError("TaskSpec", "frac_train", self.frac_train, "a number in (0, 1]")
-        if not isinstance(self.label_noise, (int, float)) or not 0.0 <= float(self.label_noise) < 1.0:
-            raise SpecError(
-                "TaskSpec", "label_noise", self.label_noise, "a fraction in [0, 1)", "e.g. 0.5 for 50% noise."
-            )
-        if self.noise_kind not in NOISE_KINDS:
-            raise SpecError("TaskSpec", "noise_kind", self.noise_kind, f"one of {list(NOISE_KINDS)}")
+        check_fraction("TaskSpec", "frac_train", self.frac_train, inclusive=(False, True))
+        check_fraction(
+            "TaskSpec", "label_noise", self.label_noise, inclusive=(True, False), expected="a fraction in [0, 1)",
+            fix="e.g. 0.5 for 50% noise.",
+        )  # fmt: skip
+        check_choice("TaskSpec", "noise_kind", self.noise_kind, NOISE_KINDS)
         if self.noise_kind == "symmetric" and not op.commutative:
             raise SpecError(
                 "TaskSpec",
@@ -268,8 +265,7 @@ class TaskSpec:
                 self.label_noise,
                 "0 when random_labels=True (every label is already random)",
             )
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
-            raise SpecError("TaskSpec", "seed", self.seed, "a non-negative int")
+        check_int("TaskSpec", "seed", self.seed, min_value=0)
 
     def replace(self, **changes) -> TaskSpec:
         return dataclasses.replace(self, **changes)

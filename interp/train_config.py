@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from interp.errors import SpecError
+from interp.validation import check_choice, check_fraction, check_int, check_number, check_type
 
 OPTIMIZERS = ("adamw", "adam", "sgd", "muon")
 SCHEDULES = ("constant", "cosine")
@@ -43,56 +44,39 @@ class TrainConfig:
     loss_dtype: str = "float64"  # dtype of the logits in the loss (Nanda et al. use float64)
 
     def __post_init__(self):
-        def bad(field, expected, fix=""):
-            raise SpecError("TrainConfig", field, getattr(self, field), expected, fix)
-
-        def is_int(v):
-            return isinstance(v, int) and not isinstance(v, bool)
-
-        def is_num(v):
-            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-        if not is_int(self.steps) or self.steps < 0:
-            bad("steps", "a non-negative int")
-        if not is_num(self.lr) or self.lr <= 0:
-            bad("lr", "a positive number", "e.g. 1e-3 (AdamW) or 1e-2 (Doshi et al.'s MLP).")
-        if not is_num(self.weight_decay) or self.weight_decay < 0:
-            bad("weight_decay", "a non-negative number")
-        if self.optimizer not in OPTIMIZERS:
-            bad("optimizer", f"one of {list(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            bad("schedule", f"one of {list(SCHEDULES)}")
-        if self.loss not in LOSSES:
-            bad("loss", f"one of {list(LOSSES)}")
-        if self.dtype not in DTYPES:
-            bad("dtype", f"one of {list(DTYPES)}")
-        if self.loss_dtype not in DTYPES:
-            bad("loss_dtype", f"one of {list(DTYPES)}")
+        where = "TrainConfig"
+        check_int(where, "steps", self.steps, min_value=0)
+        check_number(
+            where, "lr", self.lr, min_value=0, inclusive=False, fix="e.g. 1e-3 (AdamW) or 1e-2 (Doshi et al.'s MLP)."
+        )
+        check_number(where, "weight_decay", self.weight_decay, min_value=0)
+        check_choice(where, "optimizer", self.optimizer, OPTIMIZERS)
+        check_choice(where, "schedule", self.schedule, SCHEDULES)
+        check_choice(where, "loss", self.loss, LOSSES)
+        check_choice(where, "dtype", self.dtype, DTYPES)
+        check_choice(where, "loss_dtype", self.loss_dtype, DTYPES)
         try:
             betas = tuple(float(b) for b in self.betas)
         except (TypeError, ValueError):
             betas = ()
         if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
-            bad("betas", "two numbers in [0, 1), e.g. (0.9, 0.98)")
+            raise SpecError(where, "betas", self.betas, "two numbers in [0, 1), e.g. (0.9, 0.98)")
         object.__setattr__(self, "betas", betas)
-        if not is_num(self.momentum) or not 0 <= self.momentum < 1:
-            bad("momentum", "a number in [0, 1)")
-        if self.batch_size is not None and (not is_int(self.batch_size) or self.batch_size < 1):
-            bad("batch_size", "None (full batch) or a positive int")
-        if not is_int(self.eval_every) or self.eval_every < 1:
-            bad("eval_every", "a positive int")
-        if self.checkpoint_every is not None and (not is_int(self.checkpoint_every) or self.checkpoint_every < 1):
-            bad("checkpoint_every", "None or a positive int")
-        if not is_int(self.checkpoint_log) or self.checkpoint_log < 0:
-            bad("checkpoint_log", "a non-negative int (number of log-spaced checkpoints)")
-        if not is_int(self.warmup_steps) or self.warmup_steps < 0:
-            bad("warmup_steps", "a non-negative int")
-        if not is_int(self.seed) or self.seed < 0:
-            bad("seed", "a non-negative int")
+        check_fraction(where, "momentum", self.momentum, inclusive=(True, False))
+        if self.batch_size is not None:
+            check_int(where, "batch_size", self.batch_size, min_value=1, expected="None (full batch) or a positive int")
+        check_int(where, "eval_every", self.eval_every, min_value=1)
+        if self.checkpoint_every is not None:
+            check_int(where, "checkpoint_every", self.checkpoint_every, min_value=1, expected="None or a positive int")
+        check_int(
+            where, "checkpoint_log", self.checkpoint_log, min_value=0,
+            expected="a non-negative int (number of log-spaced checkpoints)",
+        )  # fmt: skip
+        check_int(where, "warmup_steps", self.warmup_steps, min_value=0)
+        check_int(where, "seed", self.seed, min_value=0)
         if isinstance(self.device, torch.device):
             object.__setattr__(self, "device", str(self.device))
-        if not isinstance(self.device, str):
-            bad("device", "'auto', 'cpu', 'cuda' or 'cuda:N'")
+        check_type(where, "device", self.device, str, "'auto', 'cpu', 'cuda' or 'cuda:N'")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

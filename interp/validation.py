@@ -119,13 +119,13 @@ def _int_expectation(lo, hi) -> str:
 
 
 def _number_expectation(lo, hi, low_in, high_in, finite) -> str:
-    kind = "a finite number" if finite else "a number"
+    tail = "" if finite else " (or infinity)"
     if lo is not None and hi is not None:
-        return f"{kind} in {'[' if low_in else '('}{lo:g}, {hi:g}{']' if high_in else ')'}"
+        return f"a number in {'[' if low_in else '('}{lo:g}, {hi:g}{']' if high_in else ')'}{tail}"
     if lo == 0:
-        return ("a positive" if not low_in else "a non-negative") + (" finite number" if finite else " number")
+        return ("a positive" if not low_in else "a non-negative") + f" number{tail}"
     if lo is not None:
-        return f"{kind} {'>=' if low_in else '>'} {lo:g}"
+        return f"a number {'>=' if low_in else '>'} {lo:g}{tail}"
     if hi is not None:
-        return f"{kind} {'<=' if high_in else '<'} {hi:g}"
-    return kind
+        return f"a number {'<=' if high_in else '<'} {hi:g}{tail}"
+    return "a finite number" if finite else "a number"

@@ -107,7 +107,7 @@ def gradient_symmetricity(
     fixed sample), else every triple when p^3 <= n_triples, else n_triples drawn with `seed`. All
     triples share one backward pass per chunk: each example's embeddings are separate rows of one
     leaf tensor, so a summed objective gives per-example gradients."""
-    model, task = resolve_subject(subject, task, where="gradient_symmetricity", need_task=False, device=device)
+    model, task = resolve_subject(subject, task, need_task=False, device=device)
     dev = model_device(model)
     p = model.p
     trip = (_triples(p, n_triples, seed) if triples is None else given_triples(triples, p)).to(dev)
@@ -129,7 +129,7 @@ def distance_irrelevance(subject, task=None, *, device=None) -> float:
     """Zhong et al.'s q: the correct-answer logit over every pair of the task's table grouped by
     d = (a - b) mod p; mean over d of its std within the group, divided by its std over all pairs
     (population std both times)."""
-    model, task = resolve_subject(subject, task, where="distance_irrelevance", device=device)
+    model, task = resolve_subject(subject, task, device=device)
     if task.operation.group != "Zp":
         raise SpecError(
             "distance_irrelevance", "task.spec.op", task.spec.op, "an operation on residues mod p (distance a - b)"
@@ -157,7 +157,7 @@ def classify_circuit(
     unknown = set(th) - set(DEFAULT_THRESHOLDS)
     if unknown:
         raise SpecError("classify_circuit", "thresholds", sorted(unknown), f"keys among {sorted(DEFAULT_THRESHOLDS)}")
-    model, task = resolve_subject(subject, task, where="classify_circuit", device=device)
+    model, task = resolve_subject(subject, task, device=device)
     sym = gradient_symmetricity(model, task, n_triples=n_triples, seed=seed)
     dist = distance_irrelevance(model, task)
     test_acc = float(evaluate(model, task)["test_acc"])

@@ -81,7 +81,7 @@ DEFAULT_KEY_RULE = "embedding"  # every function that picks key frequencies uses
 def neuron_activation_grid(subject, task=None, *, device=None) -> torch.Tensor:
     """Hidden-neuron activations at the answer position over every pair (a, b) of tokens: [p, p, n]
     (indexed a, b, neuron; `interp.interventions.activation_grid` of the subject's model)."""
-    model, _ = resolve_subject(subject, task, where="neuron_activation_grid", need_task=False, device=device)
+    model, _ = resolve_subject(subject, task, need_task=False, device=device)
     return activation_grid(model)
 
 
@@ -146,7 +146,7 @@ def neuron_spectra(subject, task=None, *, device=None, basis: str = "group") -> 
     Transformer: the 2-D transform of each neuron's activation over the (a, b) grid, centred, with
     Nanda et al.'s 3x3-block share per irrep ({trivial, rho}^2). `basis`: "group" (the task's; Z_p's
     additive basis without a task) or "additive" (see `probes.group_basis`)."""
-    model, task = resolve_subject(subject, task, where="neuron_spectra", need_task=False, device=device)
+    model, task = resolve_subject(subject, task, need_task=False, device=device)
     tb = task_basis(model, task, where="neuron_spectra", basis=basis)
     family = model_family(model)
     p = model.p
@@ -237,13 +237,13 @@ def embedding_matrix(subject, task=None, *, device=None) -> torch.Tensor:
     with a second operand vocabulary (diff_vocab) both tables side by side, [W_E[:p], W_E[p:2p]]
     ([p, 2 d_model]); MLP with a learned embedding: W_E; one-hot MLP: the input weights, [U^T, V^T]
     ([p, 2 width])."""
-    model, _ = resolve_subject(subject, task, where="embedding_matrix", need_task=False, device=device)
+    model, _ = resolve_subject(subject, task, need_task=False, device=device)
     return model.embedding_table().detach().float()
 
 
 def unembedding_matrix(subject, task=None, *, device=None) -> torch.Tensor:
     """[p, d] the unembedding with the class axis first: transformer W_U^T, MLP W."""
-    model, _ = resolve_subject(subject, task, where="unembedding_matrix", need_task=False, device=device)
+    model, _ = resolve_subject(subject, task, need_task=False, device=device)
     return model.unembedding_table().detach().float()
 
 
@@ -251,7 +251,7 @@ def unembedding_matrix(subject, task=None, *, device=None) -> torch.Tensor:
 def embedding_power(subject, task=None, *, device=None, basis: str = "group") -> torch.Tensor:
     """[F] power per irrep (frequency) of the embedding along the token axis, summed over the other
     axis (`embedding_matrix`: W_E for transformers and learned-embedding MLPs, U and V for one-hot MLPs)."""
-    model, task = resolve_subject(subject, task, where="embedding_power", need_task=False, device=device)
+    model, task = resolve_subject(subject, task, need_task=False, device=device)
     tb = task_basis(model, task, where="embedding_power", basis=basis)
     return tb.power(embedding_matrix(model), dim=0).sum(1).cpu()
 
@@ -259,7 +259,7 @@ def embedding_power(subject, task=None, *, device=None, basis: str = "group") ->
 @torch.no_grad()
 def unembedding_power(subject, task=None, *, device=None, basis: str = "group") -> torch.Tensor:
     """[F] power per irrep (frequency) of the unembedding along the class axis (transformer W_U, MLP W)."""
-    model, task = resolve_subject(subject, task, where="unembedding_power", need_task=False, device=device)
+    model, task = resolve_subject(subject, task, need_task=False, device=device)
     tb = task_basis(model, task, where="unembedding_power", basis=basis)
     return tb.power(unembedding_matrix(model), dim=0).sum(1).cpu()
 
@@ -267,7 +267,7 @@ def unembedding_power(subject, task=None, *, device=None, basis: str = "group") 
 @torch.no_grad()
 def neuron_out_power(subject, task=None, *, device=None, basis: str = "group") -> torch.Tensor:
     """[F] power per irrep (frequency) of W_L = W_out W_U (transformer) or W (MLP) along the logit axis."""
-    model, task = resolve_subject(subject, task, where="neuron_out_power", need_task=False, device=device)
+    model, task = resolve_subject(subject, task, need_task=False, device=device)
     tb = task_basis(model, task, where="neuron_out_power", basis=basis)
     return tb.power(model.neuron_out_weights().detach().float()).sum(0).cpu()
 
@@ -287,7 +287,7 @@ def frequency_scores(
     irrep, is set to 0): Fourier norms (sqrt of the power) for the weight rules, neuron counts for "neurons"."""
     if rule not in KEY_RULES:
         raise SpecError("key_frequencies", "rule", rule, f"one of {sorted(KEY_RULES)}")
-    model, task = resolve_subject(subject, task, where="frequency_scores", need_task=False, device=device)
+    model, task = resolve_subject(subject, task, need_task=False, device=device)
     if rule == "embedding":
         score = embedding_power(model, task, basis=basis).sqrt()
     elif rule == "unembedding":
@@ -329,7 +329,7 @@ def key_frequencies(
     "neuron_out" (W_L along the logit axis), "neurons" (clusters of periodic neurons); see
     `KEY_RULES`. With k given, the k highest-scoring frequencies instead of the max/4 cut.
     """
-    model, task = resolve_subject(subject, task, where="key_frequencies", need_task=False, device=device)
+    model, task = resolve_subject(subject, task, need_task=False, device=device)
     tb = task_basis(model, task, where="key_frequencies", basis=basis)
     if not tb.cyclic:
         raise SpecError(
@@ -348,7 +348,7 @@ def key_irreps(
     """The model's key irreps by name, strongest first, for any task on a group (for Z_p: "freq_k" for
     the key frequency k). Rules as `key_frequencies`: the irrep's Fourier norm (the square root of
     the weights' power in its isotypic component) above a quarter of the largest."""
-    model, task = resolve_subject(subject, task, where="key_irreps", need_task=False, device=device)
+    model, task = resolve_subject(subject, task, need_task=False, device=device)
     tb = task_basis(model, task, where="key_irreps", basis=basis)
     return [tb.names[i] for i in key_indices(frequency_scores(model, task, rule=rule, basis=basis), k, "key_irreps")]
 
@@ -478,7 +478,7 @@ def classify_neurons(
     (3x3 block share >= 0.85). Spectra, IPR and key irreps are in the task's basis (`basis`, see
     `neuron_spectra`); "periodic" then means concentrated in one irrep of the task's group.
     """
-    model, task = resolve_subject(subject, task, where="classify_neurons", need_task=False, device=device)
+    model, task = resolve_subject(subject, task, need_task=False, device=device)
     if rule not in THRESHOLD_RULES:
         raise SpecError("classify_neurons", "rule", rule, f"one of {list(THRESHOLD_RULES)}")
     tb = task_basis(model, task, where="classify_neurons", basis=basis)

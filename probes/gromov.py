@@ -90,7 +90,7 @@ def phase_fit(subject, task=None, *, op: str | None = None, device=None) -> Phas
     """Fit of a two-layer MLP to Gromov's analytic solution: per-neuron phases (phi_a, phi_b, phi_c)
     of u, v, w at the dominant frequency and the error of phi_a + phi_b = phi_c (addition) or
     phi_a - phi_b = phi_c (subtraction), wrapped to [0, pi]."""
-    model, task = resolve_subject(subject, task, where="phase_fit", need_task=False, device=device)
+    model, task = resolve_subject(subject, task, need_task=False, device=device)
     if not model.neuron_weights_exact:
         raise SpecError(
             "phase_fit", "model", model_family(model), "a two-layer MLP (whose neurons' weights are their whole maps)",

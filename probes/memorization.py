@@ -44,7 +44,6 @@ __all__ = [
 ]
 
 
-
 def _history(run) -> list[dict]:
     """The metrics history of a TrainResult, an interp.checkpoints Run/Checkpoint, or a list of dicts."""
     hist = getattr(run, "history", run)
@@ -249,7 +248,7 @@ def memorized_bits(subject, task=None, *, device=None) -> MemorizedBits:
     n log2 V by construction. Meant for `TaskSpec(random_labels=True)`; on a real task it counts
     what the model knows about the training labels, learned or memorised. `model` may be a loaded
     checkpoint."""
-    m, task = resolve_subject(subject, task, where="memorized_bits", device=device)
+    m, task = resolve_subject(subject, task, device=device)
     dev = next(m.parameters()).device
     with eval_mode(m):
         logits = all_logits(m, task, device=dev).double()[task.train_idx.to(dev)]  # [n, V]

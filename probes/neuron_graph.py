@@ -38,7 +38,7 @@ DEFAULT_MIN_OVERLAP = 0.5  # |cos| of output weights for an edge
 @torch.no_grad()
 def output_overlap(subject, task=None, *, device=None) -> torch.Tensor:
     """[n, n] |cos| between the neurons' output weights, centred over classes (0 for a dead neuron)."""
-    model, _ = resolve_subject(subject, task, where="output_overlap", need_task=False, device=device)
+    model, _ = resolve_subject(subject, task, need_task=False, device=device)
     w = model.neuron_out_weights().detach().double()  # [n, p]
     w = w - w.mean(-1, keepdim=True)
     unit = w / w.norm(dim=-1, keepdim=True).clamp_min(1e-12)
@@ -90,7 +90,7 @@ def neuron_communities(
     subject, task=None, *, min_overlap: float = DEFAULT_MIN_OVERLAP, resolution: float = 1.0, seed: int = 0, device=None
 ) -> NeuronCommunities:
     """Communities of `neuron_graph` (Louvain, seeded) compared with the Fourier frequency classes."""
-    model, task = resolve_subject(subject, task, where="neuron_communities", need_task=False, device=device)
+    model, task = resolve_subject(subject, task, need_task=False, device=device)
     graph = neuron_graph(model, min_overlap=min_overlap)
     found = nx.community.louvain_communities(graph, weight="weight", resolution=resolution, seed=seed)
     found = sorted(found, key=lambda c: (-len(c), min(c)))

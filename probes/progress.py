@@ -79,7 +79,7 @@ def fourier_norms(subject, task=None, *, where: str = "embedding", device=None) 
     `unembedding_matrix` (W_U^T; W for MLPs)."""
     if where not in ("embedding", "unembedding"):
         raise SpecError("fourier_norms", "where", where, "'embedding' or 'unembedding'")
-    model, _ = resolve_subject(subject, task, where="fourier_norms", need_task=False, device=device)
+    model, _ = resolve_subject(subject, task, need_task=False, device=device)
     with torch.no_grad():
         w = embedding_matrix(model) if where == "embedding" else unembedding_matrix(model)
         return (fourier_basis(model.p, device=w.device) @ w).norm(dim=1).cpu()
@@ -205,7 +205,7 @@ def progress_measures(
     rows: list[dict] = []
     for _, model in models:
         check_task(model, task)
-        model, _ = resolve_subject(model, task, where="progress_measures", device=device)
+        model, _ = resolve_subject(model, task, device=device)
         rows.append(_measures_one(model, task, key_freqs, sign))
     cols = {k: [r[k] for r in rows] for k in rows[0]}
     direction = "a + b" if sign > 0 else "a - b"

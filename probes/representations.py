@@ -200,7 +200,7 @@ def rep_metrics(subject, task=None, *, device=None) -> RepMetrics:
     the logit trace similarity with chi(x y z^-1), restricted and excluded losses per irrep and over the
     key irreps, key irreps by their rule and by embedding norm, and test accuracy; for the MLP and the
     transformer. Definitions: the module docstring."""
-    model, task = resolve_subject(subject, task, where="rep_metrics", device=device)
+    model, task = resolve_subject(subject, task, device=device)
     g = group_of(task)
     dev = next(model.parameters()).device
     tb = group_basis(g)

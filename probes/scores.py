@@ -60,7 +60,7 @@ class NeuronScores(Result):
 @torch.no_grad()
 def strength_scores(subject, task=None, *, device=None) -> torch.Tensor:
     """[n] Str_m = ||w_m||_inf * act(||u_m||_inf + ||v_m||_inf) (coexistence paper), from weights alone."""
-    model, _ = resolve_subject(subject, task, where="strength_scores", need_task=False, device=device)
+    model, _ = resolve_subject(subject, task, need_task=False, device=device)
     w = model.neuron_out_weights().detach().float()  # [n, p]
     inw = model.neuron_in_weights().detach().float()  # MLP [n, 2, p]; transformer [n, p]
     if inw.ndim == 3:
@@ -76,7 +76,7 @@ def label_attributions(subject, task=None, *, device=None) -> torch.Tensor:
     c_m(i) = h_m(x_i) * (W_m[y_i] - mean_c W_m[c]), h the neuron's activation at the answer position,
     W = neuron_out_weights (W for the MLP, W_out W_U for the transformer's last layer); centring
     over classes removes a push on every logit alike, which changes no prediction."""
-    model, task = resolve_subject(subject, task, where="label_attributions", device=device)
+    model, task = resolve_subject(subject, task, device=device)
     dev = model_device(model)
     h = neuron_activations(model, task.train_inputs.to(dev)).double()  # [n_train, n]
     W = model.neuron_out_weights().detach().double()  # [n, p]
@@ -135,7 +135,7 @@ def neuron_scores(subject, task=None, *, kind: str = DEFAULT_SCORE, device=None)
     that separates the sub-networks best (module docstring); it needs the task (pass it, or a checkpoint)."""
     if kind not in SCORE_KINDS:
         raise SpecError("neuron_scores", "kind", kind, f"one of {list(SCORE_KINDS)}")
-    model, task = resolve_subject(subject, task, where="neuron_scores", need_task=False, device=device)
+    model, task = resolve_subject(subject, task, need_task=False, device=device)
     if kind == "ipr":
         values = neuron_ipr(model, task).detach().float().cpu()  # in the task's group basis (Z_p without a task)
         return NeuronScores(

@@ -27,10 +27,10 @@ def test_check_number_refuses_nan_infinity_bools_and_respects_open_and_closed_en
     assert check_number("Cfg", "lr", 1e-3, min_value=0, inclusive=False) == 1e-3
     assert check_number("Cfg", "x", math.inf, finite=False) == math.inf
     for bad in (0.0, -1.0, math.nan, math.inf, True, "1e-3", None):
-        with pytest.raises(SpecError, match=r"Cfg\.lr=.*expected a positive finite number"):
+        with pytest.raises(SpecError, match=r"Cfg\.lr=.*expected a positive number"):
             check_number("Cfg", "lr", bad, min_value=0, inclusive=False)
     assert check_number("Cfg", "wd", 0, min_value=0) == 0.0
-    with pytest.raises(SpecError, match=r"expected a finite number in \[0, 1\)"):
+    with pytest.raises(SpecError, match=r"expected a number in \[0, 1\)"):
         check_number("Cfg", "noise", 1.0, min_value=0, max_value=1, inclusive=(True, False))
 
 

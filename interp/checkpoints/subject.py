@@ -8,6 +8,7 @@ directory, a checkpoint file, or `"zoo:NAME"`, and calls `resolve_subject` first
 from __future__ import annotations
 
 import os
+import sys
 
 import torch
 
@@ -17,10 +18,14 @@ from interp.errors import SpecError
 from interp.metrics import check_task
 
 
-def resolve_subject(subject, task=None, *, where: str, need_task: bool = True, device=None):
+def resolve_subject(subject, task=None, *, where: str | None = None, need_task: bool = True, device=None):
     """(model, task) from any subject, checked: the explicit `task` wins over the subject's own;
     `need_task=True` refuses a bare model with no task; with `device`, the model is the subject's
-    model on that device (a moved copy when it lives elsewhere; the caller's model is never moved)."""
+    model on that device (a moved copy when it lives elsewhere; the caller's model is never moved).
+    `where` names the function in error messages: by default the function that called this one (the
+    analysis whose subject it is), so a call convention function's first line needs no name."""
+    if where is None:
+        where = sys._getframe(1).f_code.co_name
     if isinstance(subject, (str, os.PathLike)):
         subject = load(subject)
     if isinstance(subject, torch.nn.Module):

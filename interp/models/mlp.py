@@ -19,6 +19,7 @@ from interp.models.hooked_transformer_config import INCOMPATIBLE_KEY
 from interp.models.hooks import HookedModel, HookPoint
 from interp.models.pretrained import Pretrained
 from interp.models.tl_surface import INT_DTYPES, TokensMixin, check_labels, check_return_type, model_output
+from interp.validation import check_choice, check_int, check_number
 
 MLP_ACTIVATIONS = ("relu", "quad", "gelu", "silu", "rev_relu")
 
@@ -41,18 +42,18 @@ class MLPConfig:
     pretrained_keys = (INCOMPATIBLE_KEY,)  # config.json keys that are not fields
 
     def __post_init__(self):
-        if isinstance(self.p, bool) or not isinstance(self.p, int) or self.p < 2:
-            raise SpecError("MLPConfig", "p", self.p, "an int >= 2 (the task's modulus)")
-        if isinstance(self.width, bool) or not isinstance(self.width, int) or self.width < 1:
-            raise SpecError("MLPConfig", "width", self.width, "a positive int")
-        if self.act not in MLP_ACTIVATIONS:
-            raise SpecError("MLPConfig", "act", self.act, f"one of {list(MLP_ACTIVATIONS)}")
-        if self.embed not in ("onehot", "learned"):
-            raise SpecError("MLPConfig", "embed", self.embed, "'onehot' or 'learned'")
-        if self.d_embed is not None and (self.embed != "learned" or self.d_embed < 1):
+        check_int("MLPConfig", "p", self.p, min_value=2, expected="an int >= 2 (the task's modulus)")
+        check_int("MLPConfig", "width", self.width, min_value=1)
+        check_choice("MLPConfig", "act", self.act, MLP_ACTIVATIONS)
+        check_choice("MLPConfig", "embed", self.embed, ("onehot", "learned"))
+        if self.d_embed is not None and (
+            self.embed != "learned"
+            or isinstance(self.d_embed, bool)
+            or not isinstance(self.d_embed, int)
+            or self.d_embed < 1
+        ):
             raise SpecError("MLPConfig", "d_embed", self.d_embed, "None, or a positive int with embed='learned'")
-        if not self.init_scale > 0:
-            raise SpecError("MLPConfig", "init_scale", self.init_scale, "a positive number")
+        check_number("MLPConfig", "init_scale", self.init_scale, min_value=0, inclusive=False)
 
     @property
     def n_params(self) -> int:
@@ -87,7 +88,13 @@ class MLP(TokensMixin, Pretrained, HookedModel):
     neuron_hook = "hook_post"
     validate_inputs = True  # range-check token ids (a host sync); training loops switch it off
     config_class = MLPConfig
-    GLOBAL_HOOKS = {"in_a": "hook_in_a", "in_b": "hook_in_b", "pre": "hook_pre", "post": "hook_post", "logits": "hook_logits"}
+    GLOBAL_HOOKS = {
+        "in_a": "hook_in_a",
+        "in_b": "hook_in_b",
+        "pre": "hook_pre",
+        "post": "hook_post",
+        "logits": "hook_logits",
+    }
     position_logits_hook = None  # one position: the answer logits are all the logits
     # neuron_in_weights / neuron_out_weights are each neuron's whole input and output maps (exact)
     neuron_weights_exact = True

@@ -18,6 +18,7 @@ from interp.models.hooked_transformer_config import (
     hooked_transformer_incompatibility,
     transformer_config_kwargs,
 )
+from interp.validation import check_choice, check_fraction, check_int, check_type
 
 TRANSFORMER_ACTIVATIONS = ("relu", "gelu", "silu", "gelu_new", "quad", "tanh")
 
@@ -55,19 +56,15 @@ class TransformerConfig:
     device = None
 
     def __post_init__(self):
-        for name in ("p", "n_layers", "d_model", "n_heads", "d_head", "d_mlp"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < (2 if name == "p" else 1):
-                raise SpecError("TransformerConfig", name, v, "a positive int" + (" >= 2" if name == "p" else ""))
-        if self.act_fn not in TRANSFORMER_ACTIVATIONS:
-            raise SpecError("TransformerConfig", "act_fn", self.act_fn, f"one of {list(TRANSFORMER_ACTIVATIONS)}")
-        if not 0.0 <= float(self.attention_rate) <= 1.0:
-            raise SpecError("TransformerConfig", "attention_rate", self.attention_rate, "a number in [0, 1]")
-        if self.normalization_type not in (None, "LN"):
-            raise SpecError("TransformerConfig", "normalization_type", self.normalization_type, "None or 'LN'")
+        where = "TransformerConfig"
+        check_int(where, "p", self.p, min_value=2, expected="a positive int >= 2")
+        for name in ("n_layers", "d_model", "n_heads", "d_head", "d_mlp"):
+            check_int(where, name, getattr(self, name), min_value=1)
+        check_choice(where, "act_fn", self.act_fn, TRANSFORMER_ACTIVATIONS)
+        check_fraction(where, "attention_rate", self.attention_rate, expected="a number in [0, 1]")
+        check_choice(where, "normalization_type", self.normalization_type, (None, "LN"))
         for name in ("eq_token", "causal", "diff_vocab", "attn_only"):
-            if not isinstance(getattr(self, name), bool):
-                raise SpecError("TransformerConfig", name, getattr(self, name), "True or False")
+            check_type(where, name, getattr(self, name), bool, "True or False")
 
     @property
     def d_vocab(self) -> int:

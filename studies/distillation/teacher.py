@@ -251,7 +251,7 @@ def distillation_sweep(
     (training runs where `train_config.device` says)."""
     if isinstance(teacher, (str, os.PathLike)):
         teacher = load(teacher)  # once, not once per job
-    teacher_model, own_task = resolve_subject(teacher, None, where="distillation_sweep", need_task=False)
+    teacher_model, own_task = resolve_subject(teacher, None, need_task=False)
     task = student_task(teacher_model, own_task, task)
     grid = [
         (kind, t, where) for kind in targets for where in inputs for t in (temperatures if kind == "soft" else (None,))

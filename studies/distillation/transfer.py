@@ -98,7 +98,7 @@ class DistillationTransfer(Result):
 def teacher_soft_labels(subject, task=None, *, temperature: float = 1.0, device=None) -> SoftLabels:
     """Whether the teacher's soft outputs on the noisy training examples carry the true class."""
     t = check_options(temperature, "soft", "train")
-    model, task = resolve_subject(subject, task, where="teacher_soft_labels", device=device)
+    model, task = resolve_subject(subject, task, device=device)
     noisy = task.noisy_mask  # [n_train]
     if not bool(noisy.any()):
         raise SpecError(
@@ -135,8 +135,8 @@ def teacher_soft_labels(subject, task=None, *, temperature: float = 1.0, device=
 def teacher_agreement(subject, task=None, *, teacher, device=None) -> dict:
     """Fraction of pairs where the subject's argmax equals the teacher's, on the task's subsets
     (train_clean, train_noisy, test, all)."""
-    model, task = resolve_subject(subject, task, where="teacher_agreement", device=device)
-    teacher, _ = resolve_subject(teacher, task, where="teacher_agreement", device=device)
+    model, task = resolve_subject(subject, task, device=device)
+    teacher, _ = resolve_subject(teacher, task, device=device)
     same = all_logits(model, task).argmax(-1).cpu() == all_logits(teacher, task).argmax(-1).cpu()  # [N]
     noisy = task.noisy_mask
     subsets = {
@@ -160,8 +160,8 @@ def model_transfer(
     device=None,
 ) -> ModelTransfer:
     """One model's metrics, agreement with the teacher, frequency filtration and partitions (one per score)."""
-    model, task = resolve_subject(subject, task, where="model_transfer", device=device)
-    teacher_model, _ = resolve_subject(teacher, task, where="model_transfer", device=device)
+    model, task = resolve_subject(subject, task, device=device)
+    teacher_model, _ = resolve_subject(teacher, task, device=device)
     try:
         filt = frequency_filtration(model, task)
         filtration, note = filt.metrics, filt.method
@@ -216,7 +216,7 @@ def distillation_transfer(
     `DistillationSweep` has them; a distilled run directory passed without settings shows its run.json
     record). temperatures: where the teacher's soft labels are read.
     """
-    teacher_model, task = resolve_subject(subject, task, where="distillation_transfer", device=device)
+    teacher_model, task = resolve_subject(subject, task, device=device)
     settings = settings or {}
 
     def measure(models, role):
