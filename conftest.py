@@ -2,7 +2,8 @@
 
 The models trained in these tests are tiny; on a busy 2-core CI machine, OpenMP hand-offs between
 threads cost more than they save (measured up to 10x slower), so the whole session runs torch on one
-thread (the README-block tests run in subprocesses, which keep torch's default).
+thread, and so do the processes the tests start (the README blocks, the CLIs, the notebook's kernel):
+OMP_NUM_THREADS=1 is set for them (pytest-xdist already runs one test process per core).
 
 Nothing may pass or fail by chance: property tests run derandomized when the `CI` environment variable
 is set (the "ci" Hypothesis profile: the same examples on every run, no example database, no deadline);
@@ -20,6 +21,8 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, settings
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # inherited by every subprocess a test starts
 
 settings.register_profile(
     "ci",
