@@ -205,103 +205,21 @@ def rep_metrics(subject, task=None, *, device=None) -> RepMetrics:
     dev = next(model.parameters()).device
     tb = group_basis(g)
     n_g, R = g.order, len(g.irreps)
-    family = model_family(model)
     labels, tr_rows, tr_given = _labels_of_pairs(task, g, dev)
     cls = torch.as_tensor(g.tokens, device=dev)  # the group's classes among the model's outputs
 
     # ----- weights: embeddings and unembedding (token / class axis first) ---------------------------
     emb = model.operand_embeddings().detach().double()  # [2, p, d]: what each operand's token feeds forward
-    e_x, e_y = emb[0], emb[1]
     unembed = model.neuron_out_weights().detach().double()  # [n, p]: hidden -> logits
-    share_x = _shares(tb.power(e_x, dim=0).sum(1))
-    share_y = _shares(tb.power(e_y, dim=0).sum(1))
+    share_x, share_y = _shares(tb.power(emb[0], dim=0).sum(1)), _shares(tb.power(emb[1], dim=0).sum(1))
     share_u = _shares(tb.power(unembed.T, dim=0).sum(1))
     u_cls = unembed[:, cls]  # [n, |G|]
 
-    # ----- pass 1: hidden activations and logits over every pair --------------------------------------
-    n_h = u_cls.shape[0]
-    sum_h = torch.zeros(n_h, dtype=torch.float64, device=dev)
-    sum_h2 = torch.zeros((), dtype=torch.float64, device=dev)
-    s_x, s_y, s_lab = (torch.zeros(n_g, n_h, dtype=torch.float64, device=dev) for _ in range(3))
-    s_logit = torch.zeros(n_g, n_g, dtype=torch.float64, device=dev)  # sum of centred logits by label
-    logit_sq = torch.zeros((), dtype=torch.float64, device=dev)
-    ce_model = torch.zeros((), dtype=torch.float64, device=dev)
-    ce_path = torch.zeros((), dtype=torch.float64, device=dev)
-    pairs = _pairs(g, dev)
-    u32 = u_cls.float()
-    train_pos = torch.full((n_g * n_g,), -1, dtype=torch.long, device=dev)  # row -> position among training rows
-    train_pos[tr_rows] = torch.arange(len(tr_rows), device=dev)
-    h_train = None
-    if len(tr_rows) * u_cls.shape[0] <= CACHE_ELEMENTS:  # keep them: the second pass needs no forward pass
-        h_train = torch.zeros(len(tr_rows), u_cls.shape[0], device=dev)
-    for rows, h32, logits in _hidden_and_logits(model, pairs):
-        r = torch.arange(rows.start, rows.stop, device=dev)
-        x, y, lab = r // n_g, r % n_g, labels[rows]
-        if h_train is not None:
-            pos = train_pos[rows]
-            h_train[pos[pos >= 0]] = h32[pos >= 0]
-        ce_path += F.cross_entropy(h32 @ u32, lab, reduction="none").double().sum()
-        h = h32.double()
-        sum_h += h.sum(0)
-        sum_h2 += (h * h).sum()
-        s_x.index_add_(0, x, h)
-        s_y.index_add_(0, y, h)
-        s_lab.index_add_(0, lab, h)
-        lg = logits[:, cls].double()
-        lc = lg - lg.mean(-1, keepdim=True)
-        logit_sq += (lc * lc).sum()
-        s_logit.index_add_(0, lab, lc)
-        ce_model += F.cross_entropy(lg, lab, reduction="sum")
-    n_pairs = n_g * n_g
-    mean_h = sum_h / n_pairs
-    hc_sq = sum_h2 - n_pairs * (mean_h * mean_h).sum()  # ||H - mean||^2
-    hidden = {}
-    for name, s in (("hidden_x", s_x), ("hidden_y", s_y), ("hidden_xy", s_lab)):
-        marginal = s / n_g - mean_h  # [|G|, n]: the mean of H_c over the pairs sharing x (y, f(x, y))
-        pw = n_g * tb.power(_on_tokens(marginal, g, tb), dim=0).sum(1)
-        hidden[name] = pw / hc_sq if hc_sq > 0 else torch.zeros_like(pw)
-
-    # ----- logit trace similarity -----------------------------------------------------------------
-    z_inv = torch.as_tensor(g.table[:, g.inverses], device=dev)  # [w, z] -> w z^-1
-    sims = []
-    for rep in g.irreps:
-        chi = rep.character.to(dev)
-        inner = (s_logit * chi[z_inv]).sum()
-        t_norm = math.sqrt(n_g**3 * float((chi * chi).sum()) / n_g)
-        denom = math.sqrt(float(logit_sq)) * t_norm
-        sims.append(float(inner) / denom if denom > 0 else 0.0)
+    sums = _pass_over_pairs(model, g, labels, tr_rows, u_cls, cls)
+    hidden = _hidden_shares(sums, g, tb)
+    sims = _logit_similarities(sums, g)
     key = [rep.name for rep, s in zip(g.irreps[1:], sims[1:]) if s > KEY_SIMILARITY]
-
-    # ----- restricted and excluded losses ---------------------------------------------------------
-    # Projecting H onto the span of (x, y) -> rho(f(x, y))_ij gives a function of f(x, y) alone:
-    # F_rho[w] = (Q_rho Q_rho^T S)[w] / |G|, S[w] the sum of H over the pairs with label w.
-    Q, idx = g.basis
-    Q, idx = Q.to(dev), idx.to(dev)
-    coef = Q.T @ s_lab / n_g  # [|G|, n]
-    per_irrep = torch.stack([Q[:, idx == i] @ coef[idx == i] for i in range(R)])  # [R, |G|, n]
-    key_mask = torch.tensor([r.name in key for r in g.irreps], device=dev)
-    restricted_h = torch.cat([per_irrep, per_irrep[key_mask].sum(0, keepdim=True)])  # [R + 1, |G|, n]
-    restricted_logits = restricted_h @ u_cls  # [R + 1, |G| (label w), |G| (class)]
-    w = torch.arange(n_g, device=dev)
-    restricted = F.cross_entropy(restricted_logits.reshape(-1, n_g), w.repeat(R + 1), reduction="none")
-    restricted = restricted.reshape(R + 1, n_g).mean(1)  # each label is |G| pairs' label: the mean over pairs
-    excluded = torch.zeros(R + 1, dtype=torch.float64, device=dev)
-    if len(tr_rows):
-        chunks = (
-            ((slice(i, i + PAIR_CHUNK), h_train[i : i + PAIR_CHUNK]) for i in range(0, len(tr_rows), PAIR_CHUNK))
-            if h_train is not None
-            else ((rows, h) for rows, h, _ in _hidden_and_logits(model, pairs[tr_rows]))
-        )
-        cut_logits = restricted_logits.float()
-        for rows, h in chunks:
-            path = h @ u32  # [c, |G|], float32 as the model computes its logits
-            lab, given = labels[tr_rows[rows]], tr_given[rows]
-            for i in range(R + 1):  # one irrep at a time: [c, |G|] stays small for S6
-                ce = F.cross_entropy(path - cut_logits[i, lab], given, reduction="none")
-                excluded[i] += ce.double().sum()
-        excluded /= len(tr_rows)
-    else:
-        excluded[:] = float("nan")
+    restricted, excluded = _restricted_and_excluded(model, g, sums, key, labels, tr_rows, tr_given, u_cls)
 
     test_acc, test_loss = _test_metrics(model, task, dev)
     values = {
@@ -322,16 +240,17 @@ def rep_metrics(subject, task=None, *, device=None) -> RepMetrics:
     notes = f"hidden = {hidden_layer}; restricted and excluded logits through the neuron path only (no biases)"
     if g.order < task.p:
         notes += "; 0 is not in the group: pairs with a 0 operand and the class 0 are left out"
+    n_pairs = n_g * n_g
     return RepMetrics(
         group=g.name,
-        family=family,
+        family=model_family(model),
         irreps=values,
         key_irreps=key,
         key_irreps_by_embedding=embedding_key_irreps(model, task),
         test_acc=test_acc,
         test_loss=test_loss,
-        loss=float(ce_model) / n_pairs,
-        neuron_path_loss=float(ce_path) / n_pairs,
+        loss=float(sums.ce_model) / n_pairs,
+        neuron_path_loss=float(sums.ce_path) / n_pairs,
         restricted_loss=float(restricted[R]),
         excluded_loss=float(excluded[R]),
         logit_explained=float(sum(s * s for s in sims[1:])),
@@ -341,6 +260,126 @@ def rep_metrics(subject, task=None, *, device=None) -> RepMetrics:
         n_pairs=n_pairs,
         notes=notes,
     )
+
+
+@dataclass
+class _PairSums:
+    """What one pass over every pair (x, y) keeps: sums of the hidden activations H (overall, by x, by y,
+    by label), of |H|^2, of the centred logits by label and of their squares, the two cross-entropies,
+    and the training pairs' hidden rows when they fit in memory (None: recomputed)."""
+
+    sum_h: torch.Tensor  # [n]
+    sum_h2: torch.Tensor  # []
+    s_x: torch.Tensor  # [|G|, n]
+    s_y: torch.Tensor  # [|G|, n]
+    s_lab: torch.Tensor  # [|G|, n]
+    s_logit: torch.Tensor  # [|G| (label), |G| (class)]
+    logit_sq: torch.Tensor  # []
+    ce_model: torch.Tensor  # []
+    ce_path: torch.Tensor  # []
+    pairs: torch.Tensor  # [|G|^2, 2]
+    h_train: torch.Tensor | None  # [n_train, n]
+
+
+def _pass_over_pairs(model, g, labels, tr_rows, u_cls, cls) -> _PairSums:
+    """Pass 1: hidden activations and logits over every pair, in chunks, reduced to `_PairSums`."""
+    dev, n_g, n_h = u_cls.device, g.order, u_cls.shape[0]
+
+    def zeros(*shape):
+        return torch.zeros(*shape, dtype=torch.float64, device=dev)
+
+    sums = _PairSums(
+        sum_h=zeros(n_h), sum_h2=zeros(()), s_x=zeros(n_g, n_h), s_y=zeros(n_g, n_h), s_lab=zeros(n_g, n_h),
+        s_logit=zeros(n_g, n_g), logit_sq=zeros(()), ce_model=zeros(()), ce_path=zeros(()),
+        pairs=_pairs(g, dev), h_train=None,
+    )  # fmt: skip
+    u32 = u_cls.float()
+    train_pos = torch.full((n_g * n_g,), -1, dtype=torch.long, device=dev)  # row -> position among training rows
+    train_pos[tr_rows] = torch.arange(len(tr_rows), device=dev)
+    if len(tr_rows) * n_h <= CACHE_ELEMENTS:  # keep them: the second pass needs no forward pass
+        sums.h_train = torch.zeros(len(tr_rows), n_h, device=dev)
+    for rows, h32, logits in _hidden_and_logits(model, sums.pairs):
+        r = torch.arange(rows.start, rows.stop, device=dev)
+        x, y, lab = r // n_g, r % n_g, labels[rows]
+        if sums.h_train is not None:
+            pos = train_pos[rows]
+            sums.h_train[pos[pos >= 0]] = h32[pos >= 0]
+        sums.ce_path += F.cross_entropy(h32 @ u32, lab, reduction="none").double().sum()
+        h = h32.double()
+        sums.sum_h += h.sum(0)
+        sums.sum_h2 += (h * h).sum()
+        sums.s_x.index_add_(0, x, h)
+        sums.s_y.index_add_(0, y, h)
+        sums.s_lab.index_add_(0, lab, h)
+        lg = logits[:, cls].double()
+        lc = lg - lg.mean(-1, keepdim=True)
+        sums.logit_sq += (lc * lc).sum()
+        sums.s_logit.index_add_(0, lab, lc)
+        sums.ce_model += F.cross_entropy(lg, lab, reduction="sum")
+    return sums
+
+
+def _hidden_shares(sums: _PairSums, g, tb) -> dict[str, torch.Tensor]:
+    """The share of the centred hidden activations' norm that each irrep carries as a function of x, of y
+    and of x*y ([R] each)."""
+    n_g = g.order
+    n_pairs = n_g * n_g
+    mean_h = sums.sum_h / n_pairs
+    hc_sq = sums.sum_h2 - n_pairs * (mean_h * mean_h).sum()  # ||H - mean||^2
+    hidden = {}
+    for name, s in (("hidden_x", sums.s_x), ("hidden_y", sums.s_y), ("hidden_xy", sums.s_lab)):
+        marginal = s / n_g - mean_h  # [|G|, n]: the mean of H_c over the pairs sharing x (y, f(x, y))
+        pw = n_g * tb.power(_on_tokens(marginal, g, tb), dim=0).sum(1)
+        hidden[name] = pw / hc_sq if hc_sq > 0 else torch.zeros_like(pw)
+    return hidden
+
+
+def _logit_similarities(sums: _PairSums, g) -> list[float]:
+    """The cosine similarity of the centred logits with tr rho(x y z^-1) = chi(x y z^-1), per irrep."""
+    n_g, dev = g.order, sums.s_logit.device
+    z_inv = torch.as_tensor(g.table[:, g.inverses], device=dev)  # [w, z] -> w z^-1
+    sims = []
+    for rep in g.irreps:
+        chi = rep.character.to(dev)
+        inner = (sums.s_logit * chi[z_inv]).sum()
+        t_norm = math.sqrt(n_g**3 * float((chi * chi).sum()) / n_g)
+        denom = math.sqrt(float(sums.logit_sq)) * t_norm
+        sims.append(float(inner) / denom if denom > 0 else 0.0)
+    return sims
+
+
+def _restricted_and_excluded(model, g, sums: _PairSums, key, labels, tr_rows, tr_given, u_cls):
+    """([R + 1], [R + 1]) restricted and excluded losses per irrep and, last, over the key irreps."""
+    # Projecting H onto the span of (x, y) -> rho(f(x, y))_ij gives a function of f(x, y) alone:
+    # F_rho[w] = (Q_rho Q_rho^T S)[w] / |G|, S[w] the sum of H over the pairs with label w.
+    n_g, R, dev = g.order, len(g.irreps), u_cls.device
+    Q, idx = g.basis
+    Q, idx = Q.to(dev), idx.to(dev)
+    coef = Q.T @ sums.s_lab / n_g  # [|G|, n]
+    per_irrep = torch.stack([Q[:, idx == i] @ coef[idx == i] for i in range(R)])  # [R, |G|, n]
+    key_mask = torch.tensor([r.name in key for r in g.irreps], device=dev)
+    restricted_h = torch.cat([per_irrep, per_irrep[key_mask].sum(0, keepdim=True)])  # [R + 1, |G|, n]
+    restricted_logits = restricted_h @ u_cls  # [R + 1, |G| (label w), |G| (class)]
+    w = torch.arange(n_g, device=dev)
+    restricted = F.cross_entropy(restricted_logits.reshape(-1, n_g), w.repeat(R + 1), reduction="none")
+    restricted = restricted.reshape(R + 1, n_g).mean(1)  # each label is |G| pairs' label: the mean over pairs
+    excluded = torch.zeros(R + 1, dtype=torch.float64, device=dev)
+    if not len(tr_rows):
+        return restricted, excluded.fill_(float("nan"))
+    h_train, u32 = sums.h_train, u_cls.float()
+    chunks = (
+        ((slice(i, i + PAIR_CHUNK), h_train[i : i + PAIR_CHUNK]) for i in range(0, len(tr_rows), PAIR_CHUNK))
+        if h_train is not None
+        else ((rows, h) for rows, h, _ in _hidden_and_logits(model, sums.pairs[tr_rows]))
+    )
+    cut_logits = restricted_logits.float()
+    for rows, h in chunks:
+        path = h @ u32  # [c, |G|], float32 as the model computes its logits
+        lab, given = labels[tr_rows[rows]], tr_given[rows]
+        for i in range(R + 1):  # one irrep at a time: [c, |G|] stays small for S6
+            ce = F.cross_entropy(path - cut_logits[i, lab], given, reduction="none")
+            excluded[i] += ce.double().sum()
+    return restricted, excluded / len(tr_rows)
 
 
 def _on_tokens(m: torch.Tensor, g, tb) -> torch.Tensor:
