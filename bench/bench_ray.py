@@ -102,7 +102,9 @@ def main() -> None:
     model_steps = len(jobs) * s.steps
     local_s, ray_s = [], []
     with tempfile.TemporaryDirectory(prefix="grokscope-bench-ray-") as tmp:
-        t_init, _ = timed(ray.init, address="local", num_cpus=s.ray_cpus or None, include_dashboard=False, log_to_driver=False)
+        t_init, _ = timed(
+            ray.init, address="local", num_cpus=s.ray_cpus or None, include_dashboard=False, log_to_driver=False
+        )
         resources = ray.cluster_resources()
         for r in range(s.repeats):  # interleaved, so load on a shared machine hits both alike
             dt, local = timed(train_many, jobs, out=Path(tmp) / f"local{r}")

@@ -42,7 +42,7 @@ class Settings:
     def quick(cls) -> Settings:
         """The CPU setting. p = 23 only memorises or forgets; at p = 59, width 300 the phases appear
         within 600 steps (shifted to larger weight decay than at p = 97)."""
-        return cls(p=59, width=300, steps=600, noises=(0.2, 0.35, 0.5), decays=(0.0, 5.0, 15.0, 30.0))
+        return cls(p=59, width=300, steps=600, noises=(0.2, 0.5), decays=(0.0, 5.0, 15.0, 30.0))
 
     @classmethod
     def full(cls) -> Settings:

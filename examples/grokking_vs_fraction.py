@@ -75,7 +75,7 @@ class Settings:
             eval_every=20,
             batch=False,
             ops=("x+y", "x-y", "x^2+y^2"),
-            fractions=(0.4, 0.6, 0.8),
+            fractions=(0.4, 0.8),
             seeds=(0, 1, 2),
         )
 
@@ -135,7 +135,10 @@ def measure(s: Settings, rows: list[dict], runs: list[TrainResult]) -> dict:
     """Per run: the first steps at 99% train and test accuracy and their gap; per (operation, fraction):
     medians over seeds and the mean final test accuracy."""
     for row, run in zip(rows, runs):
-        e_train, e_test = first_step_reaching(run, "train_acc", threshold=0.99), first_step_reaching(run, "test_acc", threshold=0.99)
+        e_train, e_test = (
+            first_step_reaching(run, "train_acc", threshold=0.99),
+            first_step_reaching(run, "test_acc", threshold=0.99),
+        )
         row.update(
             steps_to_train_99=e_train,
             steps_to_test_99=e_test,

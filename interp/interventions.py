@@ -36,6 +36,7 @@ CLOSED_FORM_ELEMENTS = 2**24
 # Pairs per pass when reading a whole activation grid: no per-variant copies here, so larger passes pay.
 GRID_ROWS = 8192
 
+
 def layout(model, hook_name: str) -> str:
     """How a hook's activation is laid out after the batch axis (the model's `hook_layout`): "units"
     [n], "pos_units" [pos, n], "pos_head" [pos, head, d_head] or "head_qk" [head, q_pos, k_pos]."""
@@ -83,7 +84,11 @@ def closed_form_readout(model, hook_name: str, method: str, where: str):
     linear = linear_readout(model, hook_name)
     if method == "closed_form" and linear is None:
         raise SpecError(
-            where, "method", method, "'auto' or 'expanded_batch' here", f"{hook_name} is not read linearly by the logits."
+            where,
+            "method",
+            method,
+            "'auto' or 'expanded_batch' here",
+            f"{hook_name} is not read linearly by the logits.",
         )
     return None if method == "expanded_batch" else linear
 

@@ -46,7 +46,14 @@ def test_batched_prune_curve_equals_ablating_each_step_on_its_own(trained, kind,
     fractions = (0.0, 0.3, 0.7, 1.0)
     closed = prune_curve(model, task, scores=scores, fractions=fractions, order="descending", kind=kind, hook=hook)
     expanded = prune_curve(
-        model, task, scores=scores, fractions=fractions, order="descending", kind=kind, hook=hook, method="expanded_batch"
+        model,
+        task,
+        scores=scores,
+        fractions=fractions,
+        order="descending",
+        kind=kind,
+        hook=hook,
+        method="expanded_batch",
     )
     assert closed.method == "closed_form" and expanded.method == "expanded_batch"
     masks, counts = prune_masks(scores, fractions, "descending")
@@ -88,7 +95,8 @@ def test_zero_ablating_every_head_equals_zeroing_the_attention_output_weights():
     with torch.no_grad():
         edited.blocks[0].attn.W_O.zero_()
     torch.testing.assert_close(
-        torch.tensor(res.metrics["test_loss"]), torch.tensor(ablate(edited, task, neurons=[], kind="zero").metrics["test_loss"])
+        torch.tensor(res.metrics["test_loss"]),
+        torch.tensor(ablate(edited, task, neurons=[], kind="zero").metrics["test_loss"]),
     )
     assert res.n_heads_ablated == 4 and res.baseline["test_acc"] > 0.9 and res.metrics["test_acc"] < 0.5
 

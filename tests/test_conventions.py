@@ -125,7 +125,9 @@ def test_the_convention_check_catches_what_it_should():
 def test_probes_never_edit_a_model(package):
     """Probes observe (ARCHITECTURE.md, "Probes read, circuits intervene"): no probe module calls the
     editing kernels (expanded-batch variants, hooks that replace activations) or copies a model to edit it."""
-    editing = re.compile(r"run_variants|copy\.deepcopy\(|load_state_dict\(|fwd_hooks=\[\(.*lambda act, hook: [a-z_]+\)\]")
+    editing = re.compile(
+        r"run_variants|copy\.deepcopy\(|load_state_dict\(|fwd_hooks=\[\(.*lambda act, hook: [a-z_]+\)\]"
+    )
     root = Path(importlib.import_module(package).__file__).parent
     offenders = [f.name for f in root.glob("*.py") if editing.search(f.read_text())]
     assert not offenders, f"probe modules that edit a model: {offenders}"

@@ -295,7 +295,11 @@ def _is_number_or_null(v) -> bool:
 # run.json's fields: (required, check, what is expected)
 RUN_FIELDS = {
     "format_version": (False, lambda v: _is_int(v) and v >= 0, "a non-negative int"),
-    "task_spec": (True, lambda v: v is None or isinstance(v, dict), "an object (the TaskSpec's fields), or null with 'data'"),
+    "task_spec": (
+        True,
+        lambda v: v is None or isinstance(v, dict),
+        "an object (the TaskSpec's fields), or null with 'data'",
+    ),
     "data": (False, lambda v: v is None or isinstance(v, dict), "an object (the DataSpec's fields) or null"),
     "model_config": (True, lambda v: isinstance(v, dict), "an object (the model config's fields)"),
     "train_config": (False, lambda v: v is None or isinstance(v, dict), "an object (the TrainConfig's fields) or null"),

@@ -50,7 +50,9 @@ class HookedModel(HookedRootModule):
             out = [(int(lay), self.BLOCK_HOOKS[hook].format(l=int(lay))) for lay in layers]
             missing = [name for _, name in out if name not in self.hook_dict]
             if missing:  # a variant of the family without some of its blocks' parts
-                raise SpecError("hook", "name", hook, "a hook this model has", f"{missing[0]} is not one.{self.HOOK_NOTE}")
+                raise SpecError(
+                    "hook", "name", hook, "a hook this model has", f"{missing[0]} is not one.{self.HOOK_NOTE}"
+                )
             return out
         raise SpecError(
             "hook",

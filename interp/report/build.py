@@ -100,4 +100,3 @@ def _subtitle(subject: Subject) -> str:
     arch = subject.checkpoint.model_config.describe()
     noise = f", {spec.label_noise:.0%} label noise" if spec.label_noise else ""
     return f"{spec.op} mod {spec.p}{noise}; {arch}; step {subject.checkpoint.step}"
-

@@ -34,7 +34,9 @@ class Targets:
     temperature: float = 1.0
     provenance: dict = field(default_factory=dict)  # written to run.json["extra"]["targets"]
     identity: tuple[str, ...] = ()  # the provenance keys a resume must find unchanged
-    describe: dict = field(default_factory=dict)  # the settings that name a run in a sweep ("targets", "temperature", ...)
+    describe: dict = field(
+        default_factory=dict
+    )  # the settings that name a run in a sweep ("targets", "temperature", ...)
 
 
 def run_extra(targets: Targets | None) -> dict:

@@ -196,5 +196,3 @@ def prune(root: Path | None = None, scale: str = "cpu") -> list[str]:
 
 def _progress_bar(total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="step", file=sys.stderr, dynamic_ncols=True)
-
-

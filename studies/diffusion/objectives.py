@@ -196,7 +196,9 @@ class ConsistencyTargets:
             raise SpecError(
                 "consistency_distill", "teacher", type(self.teacher).__name__, "an EDM denoiser from train_denoiser or load"
             )  # fmt: skip
-        check_int("consistency_distill", "n_discretisation", self.n_discretisation, min_value=2, fix="Song et al. use 18.")
+        check_int(
+            "consistency_distill", "n_discretisation", self.n_discretisation, min_value=2, fix="Song et al. use 18."
+        )
         check_fraction(
             "consistency_distill", "ema", self.ema, inclusive=(True, False), fix="0.95 (EMA) or 0 (stop-gradient)."
         )

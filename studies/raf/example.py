@@ -127,6 +127,7 @@ def theory(s: Settings) -> dict:
 
 def simulations(s: Settings, device, log) -> list[dict]:
     """Finite-d simulation points for every curve and scan, each tagged with its curve."""
+
     def point(tag, alpha, learner, d, seeds=s.seeds, **kw):
         spec = RAFSpec(alpha, s.epsilon, d=d, n_test=s.n_test)
         return {"curve": tag, **simulate(spec, learner, seeds=seeds, device=device, **kw).to_dict()}

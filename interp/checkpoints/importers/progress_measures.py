@@ -130,7 +130,9 @@ def _split_indices(data: dict, key: str, p: int, path: Path) -> torch.Tensor | N
     if idx.ndim == 2:  # pairs -> flat index a * p + b
         idx = idx[:, 0] * p + idx[:, 1]
     if len(idx) and (int(idx.min()) < 0 or int(idx.max()) >= p * p):
-        raise CheckpointError(f"{path}: {key} fall outside the {p * p} pairs of p={p}; the config does not match the data.")
+        raise CheckpointError(
+            f"{path}: {key} fall outside the {p * p} pairs of p={p}; the config does not match the data."
+        )
     return idx
 
 

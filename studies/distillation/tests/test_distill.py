@@ -190,7 +190,13 @@ def test_transfer_report_matches_a_direct_computation(tmp_path, teacher):
     task = teacher.task
     cfg = TrainConfig(steps=150, lr=1e-2, weight_decay=1.0, loss="ce", eval_every=50, device="cpu")
     sweep = distillation_sweep(
-        teacher, student_configs=[student_config()], temperatures=(4.0,), inputs=("all",), seeds=(1,), train_config=cfg, out=tmp_path
+        teacher,
+        student_configs=[student_config()],
+        temperatures=(4.0,),
+        inputs=("all",),
+        seeds=(1,),
+        train_config=cfg,
+        out=tmp_path,
     )
     assert list(sweep.students) == ["targets=soft,T=4,inputs=all,mlp,width=64,seed=1"]
     assert list(sweep.controls) == ["targets=labels,mlp,width=64,seed=1"]
@@ -278,7 +284,9 @@ def test_what_students_inherit_from_a_memorising_teacher_over_three_seeds():
         gain = final["targets=soft,T=4,inputs=train"]["test_acc"] - final["targets=labels"]["test_acc"]
         assert gain >= 0.1, (seed, gain)
         # trained on every pair, the student copies the teacher's test predictions; the control does not
-        copied = teacher_agreement(runs["targets=soft,T=4,inputs=all"].model, teacher.task, teacher=teacher.model)["test"]
+        copied = teacher_agreement(runs["targets=soft,T=4,inputs=all"].model, teacher.task, teacher=teacher.model)[
+            "test"
+        ]
         own = teacher_agreement(runs["targets=labels"].model, teacher.task, teacher=teacher.model)["test"]
         assert copied >= own + 0.3, (seed, copied, own)
         soft = teacher_soft_labels(teacher, temperature=4.0)
