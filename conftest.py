@@ -54,3 +54,14 @@ def fixed_global_random_state():
     np.random.seed(GLOBAL_SEED)
     torch.manual_seed(GLOBAL_SEED)
     yield
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest tests first (`@pytest.mark.slow(seconds=N)`, the measured time of the slowest ones), so
+    that the workers of pytest-xdist start on them and finish together instead of one waiting on the other."""
+
+    def seconds(item):
+        mark = item.get_closest_marker("slow")
+        return mark.kwargs.get("seconds", 0) if mark is not None else 0
+
+    items.sort(key=seconds, reverse=True)  # stable: the rest keep their order

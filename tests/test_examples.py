@@ -38,7 +38,7 @@ def is_acc(x) -> bool:
     return isinstance(x, float) and 0.0 <= x <= 1.0
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=20)
 def test_coexistence_quick(tmp_path):
     r = run_example("coexistence", tmp_path)
     s = r["settings"]
@@ -57,7 +57,7 @@ def test_coexistence_quick(tmp_path):
     assert {row["score"] for row in r["ablation_table"]} == {"ipr", "strength", "spread"}
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=90)
 def test_grokking_vs_fraction_quick(tmp_path):
     r = run_example("grokking_vs_fraction", tmp_path)
     runs = r["runs"]
@@ -74,7 +74,7 @@ def test_grokking_vs_fraction_quick(tmp_path):
         assert summary[(op, 0.8)]["mean_final_test_acc"] > summary[(op, 0.4)]["mean_final_test_acc"], op
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=35)
 def test_capacity_quick(tmp_path):
     r = run_example("capacity", tmp_path)
     ts, cap = r["timescales"], r["capacity"]
@@ -136,7 +136,7 @@ def check_doshi_phases(r: dict) -> None:
     assert len([k for k, v in r["phase_counts"].items() if v]) >= 2  # the diagram is not one colour
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=80)
 def test_doshi_phase_quick(tmp_path):
     check_doshi_phases(run_example("doshi_phase", tmp_path))
 

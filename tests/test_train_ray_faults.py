@@ -20,7 +20,7 @@ from interp.tasks import TaskSpec
 from interp.train import TrainConfig, train_many
 
 ray = pytest.importorskip("ray", reason="the Ray backend's tests need `pip install grokscope[ray]`")
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=20)  # a Ray cluster per test
 
 SPEC = TaskSpec(op="x+y", p=23, frac_train=0.5)
 # long enough (a few seconds per task) for the nodes to go while the tasks train
@@ -123,3 +123,23 @@ def test_a_private_local_ray_never_joins_a_stale_session(tmp_path, monkeypatch):
     monkeypatch.setenv("RAY_ADDRESS", dead)  # what a stopped cluster leaves for ray.init() to find
     results = train_many(jobs(1, steps=100), out=tmp_path / "ray", backend="ray")
     assert results[0].ok and not ray.is_initialized()  # it started its own Ray and stopped it
+
+
+def test_a_private_local_ray_listens_on_loopback_only():
+    """A Ray that grokscope starts on this machine serves nothing to the network: every port of every Ray
+    process listens on 127.0.0.1 (Ray's single-node mode), not on the machine's address or 0.0.0.0."""
+    import psutil
+
+    from interp.train.ray_backend import connect
+
+    assert connect(None)
+    try:
+        ours = {p.pid for p in psutil.process_iter(["cmdline"]) if "ray" in " ".join(p.info["cmdline"] or [])}
+        listening = [
+            c.laddr.ip for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.pid in ours
+        ]
+        assert listening, "the local Ray's processes listen somewhere"
+        assert all(ip in ("127.0.0.1", "::ffff:127.0.0.1", "::1") for ip in listening), sorted(set(listening))
+    finally:
+        ray.shutdown()
+    assert os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") is None  # the mode ends with the block

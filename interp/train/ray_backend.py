@@ -24,6 +24,7 @@ machine (`address="local"`, never a session left by another program), without th
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -361,13 +362,14 @@ def connect(address: str | None) -> bool:
             "Call ray.shutdown() first, or pass address=None to use the Ray this process started.",
         )  # fmt: skip
     if address is None:
-        # "local": never a session another program left. Ray 2.x replaces a loopback node address with the
-        # machine's, so its ports are not loopback-only; without the dashboard, none is an HTTP server.
-        _init_with_deadline(
-            dict(address="local", include_dashboard=False, _node_ip_address="127.0.0.1"),
-            "a new Ray on this machine",
-            "Check that /tmp has space and that no firewall blocks local ports; `ray start --head` shows Ray's own error.",
-        )
+        # "local": never a session another program left; loopback only (`_single_node_mode`), no dashboard
+        with _single_node_mode():
+            _init_with_deadline(
+                dict(address="local", include_dashboard=False, _node_ip_address="127.0.0.1"),
+                "a new Ray on this machine",
+                "Check that /tmp has space and that no firewall blocks local ports; `ray start --head` shows Ray's own "
+                "error.",
+            )
         return True
     target = resolve_address(address)
     probe_connection(address, target)
@@ -377,6 +379,33 @@ def connect(address: str | None) -> bool:
         "Check the address (`ray status` on the head prints it).",
     )
     return True
+
+
+@contextlib.contextmanager
+def _single_node_mode():
+    """Ray's single-node mode for the block: a new local Ray then binds every server to loopback (127.0.0.1)
+    instead of this machine's network address. Ray turns it on by its setting RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER
+    (ray._private.ray_constants.ENABLE_RAY_CLUSTER, read by the driver when it picks the node's address, and
+    by the processes Ray starts, which inherit the environment); both are restored afterwards, so a later
+    connection to a real cluster from this process is not affected."""
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    old_env = os.environ.get(_SINGLE_NODE_ENV)
+    old_flag = getattr(constants, "ENABLE_RAY_CLUSTER", None)
+    os.environ[_SINGLE_NODE_ENV] = "0"
+    if old_flag is not None:
+        constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        if old_env is None:
+            os.environ.pop(_SINGLE_NODE_ENV, None)
+        else:
+            os.environ[_SINGLE_NODE_ENV] = old_env
+        if old_flag is not None:
+            constants.ENABLE_RAY_CLUSTER = old_flag
+
+
+_SINGLE_NODE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 def resolve_address(address: str) -> str:

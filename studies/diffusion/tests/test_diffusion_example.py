@@ -9,16 +9,21 @@ from __future__ import annotations
 import json
 
 import pytest
+from filelock import FileLock
 
 from studies.diffusion import example
 
-pytestmark = pytest.mark.slow  # the example trains for about a minute
+pytestmark = pytest.mark.slow  # the example trains for about a minute, once for all these tests
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    out = tmp_path_factory.mktemp("distillation")
-    example.main(["--quick", "--out", str(out), "--device", "cpu"])
+    # pytest-xdist may hand these tests to both workers: the first to get here runs the example, the other
+    # waits for its files (the temp root's parent is shared by the workers)
+    out = tmp_path_factory.getbasetemp().parent / "diffusion_example_quick"
+    with FileLock(str(out) + ".lock"):
+        if not (out / "distillation.json").exists():
+            example.main(["--quick", "--out", str(out), "--device", "cpu"])
     assert (out / "distillation.html").read_text().count('class="grokscope-figure"') >= 4
     r = json.loads((out / "distillation.json").read_text())
     assert r["study"] == "distillation" and r["setting"] == "quick"
@@ -26,6 +31,7 @@ def quick(tmp_path_factory):
     return {"rows": {row["key"]: row for row in run["distillation"]}, "run": run}
 
 
+@pytest.mark.slow(seconds=80)  # the first of them: it runs the example (the rest read its results)
 def test_teacher_trained_12k_steps_on_64_points_copies_them(quick):
     assert quick["rows"]["teacher"]["f_mem"] > 0.6  # B.6: 0.76-0.77; this implementation: 0.84-0.86
 

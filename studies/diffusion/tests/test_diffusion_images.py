@@ -215,7 +215,7 @@ def test_distillation_experiment_measures_teacher_student_and_control_on_the_dev
     assert as_json["measures"]["student_1"]["copy"]["n_samples"] == 64 and "teacher" not in as_json
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=55)
 def test_distillation_example_runs_its_image_path_on_sklearn_digits(tmp_path):
     path = saved(tmp_path, digits().numpy(), "digits.npy")  # [1797, 1, 8, 8] in [-1, 1]
     spec = importlib.util.spec_from_file_location("example_distillation_images", EXAMPLE)

@@ -16,7 +16,7 @@ def run_quick(out: Path) -> dict:
     return json.loads((out / "rules_and_facts.json").read_text())
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=30)
 def test_rules_and_facts_quick(tmp_path):
     r = run_quick(tmp_path)
     assert r["study"] == "rules_and_facts" and r["setting"] == "quick"
