@@ -195,3 +195,28 @@ def test_return_type_and_the_gradient_cache_match_a_hooked_transformer():
     _, ours_cache = ours.run_with_cache(with_answers, return_type="loss", incl_bwd=True)
     for name in names:
         torch.testing.assert_close(ours_cache[name + "_grad"], cache_ht[name + "_grad"], atol=1e-6, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kw", CONFIGS)
+def test_the_switched_hooks_hold_what_a_hooked_transformer_puts_there(kw):
+    """set_use_attn_result, set_use_split_qkv_input / set_use_attn_in and set_use_hook_mlp_in, on both."""
+    cfg = TransformerConfig(**kw)
+    ht = HookedTransformer(HookedTransformerConfig(**cfg.hooked_transformer_config(), seed=0))
+    ours = build_model(cfg, seed=None)
+    ours.load_hooked_transformer_state_dict(ht.state_dict())
+    tokens = Task(TaskSpec(op="x+y", p=cfg.p, frac_train=0.5)).tokens(eq_token=cfg.eq_token)
+    for inputs in ("set_use_split_qkv_input", "set_use_attn_in"):
+        for model in (ht, ours):
+            model.set_use_split_qkv_input(False)
+            model.set_use_attn_in(False)
+            model.set_use_attn_result(True)
+            model.set_use_hook_mlp_in(True)
+            getattr(model, inputs)(True)
+        theirs_logits, theirs = ht.run_with_cache(tokens)
+        ours_logits, cache = ours.run_with_cache(tokens)
+        torch.testing.assert_close(ours_logits, theirs_logits, atol=1e-5, rtol=1e-5)
+        switched = [k for k in theirs.keys() if k.endswith(("hook_result", "_input", "hook_attn_in", "hook_mlp_in"))]
+        assert len(switched) == cfg.n_layers * (5 if inputs == "set_use_split_qkv_input" else 3)
+        assert set(theirs.keys()) <= set(cache.keys())
+        for name in switched:
+            torch.testing.assert_close(cache[name], theirs[name], atol=1e-5, rtol=1e-5, msg=name)

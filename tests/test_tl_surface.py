@@ -218,3 +218,65 @@ def test_an_attention_only_transformer_runs_caches_and_refuses_neuron_analyses(t
     assert heads.values.shape == (2, 2)
     with pytest.raises(SpecError, match="attn_only=True"):
         activation_patch(model, task, hook="post", n_pairs=8)
+
+
+def test_hookedtransformer_switches_add_the_per_head_hooks_and_leave_the_logits_alone(task):
+    cfg = TransformerConfig(p=P, n_layers=2, d_model=16, n_heads=2, d_head=8, d_mlp=32, normalization_type="LN")
+    model = build_model(cfg, seed=0).eval()
+    tokens = model.pair_tokens(task.inputs[:8])
+    before, plain = model.run_with_cache(tokens)
+    plain_hooks = set(plain.keys())  # before stack_head_results adds the head results to the cache
+    assert "blocks.0.attn.hook_result" not in model.hook_dict  # off by default, as on a HookedTransformer
+    with pytest.raises(SpecError, match=r"set_use_attn_result\(True\)"):
+        model.resolve_hook("blocks.0.attn.hook_result")
+
+    model.set_use_attn_result(True)
+    model.set_use_split_qkv_input(True)
+    model.set_use_hook_mlp_in(True)
+    logits, cache = model.run_with_cache(tokens)
+    torch.testing.assert_close(logits, before, atol=1e-6, rtol=1e-6)
+    for layer in range(2):
+        result = cache["result", layer]  # [batch, pos, head, d_model]
+        assert result.shape == (8, 3, 2, 16)
+        attn = model.blocks[layer].attn
+        torch.testing.assert_close(result.sum(-2) + attn.b_O, plain["attn_out", layer], atol=1e-5, rtol=1e-5)
+        z = plain["z", layer]
+        torch.testing.assert_close(result, torch.einsum("bphe,hed->bphd", z, attn.W_O), atol=1e-5, rtol=1e-5)
+        for name in ("q_input", "k_input", "v_input"):  # a copy of the residual stream per head
+            x = cache[f"blocks.{layer}.hook_{name}"]
+            assert x.shape == (8, 3, 2, 16)
+            torch.testing.assert_close(x, plain["resid_pre", layer][:, :, None].expand(-1, -1, 2, -1))
+        torch.testing.assert_close(cache[f"blocks.{layer}.hook_mlp_in"], plain["resid_mid", layer])
+    torch.testing.assert_close(
+        cache.stack_head_results(layer=-1), plain.stack_head_results(layer=-1), atol=1e-5, rtol=1e-5
+    )
+    torch.testing.assert_close(model.pair_logits(task.inputs[:8]), before[:, -1], atol=1e-5, rtol=1e-5)
+
+    # the per-head inputs are separate: zeroing head 1's key input changes head 1 only
+    def zero_head_1(x, hook):
+        x[:, :, 1] = 0.0
+        return x
+
+    with model.hooks(fwd_hooks=[("blocks.0.hook_k_input", zero_head_1)]):
+        _, edited = model.run_with_cache(tokens)
+    torch.testing.assert_close(edited["blocks.0.attn.hook_k"][:, :, 0], plain["blocks.0.attn.hook_k"][:, :, 0])
+    assert not torch.allclose(edited["blocks.0.attn.hook_k"][:, :, 1], plain["blocks.0.attn.hook_k"][:, :, 1])
+    # a per-head ablation at hook_result is the same as at hook_z
+    heads_result = activation_patch(model, task, hook="blocks.1.attn.hook_result", per="head", n_pairs=8)
+    heads_z = activation_patch(model, task, hook="blocks.1.attn.hook_z", per="head", n_pairs=8)
+    torch.testing.assert_close(heads_result.values, heads_z.values, atol=1e-5, rtol=1e-5)
+
+    with pytest.raises(SpecError, match=r"set_use_split_qkv_input\(False\)"):
+        model.set_use_attn_in(True)  # they exclude each other, as in TransformerLens
+    model.set_use_split_qkv_input(False)
+    model.set_use_attn_in(True)
+    _, cache = model.run_with_cache(tokens)
+    assert cache["blocks.1.hook_attn_in"].shape == (8, 3, 2, 16) and "blocks.1.hook_q_input" not in cache
+    for switch in ("set_use_attn_result", "set_use_attn_in", "set_use_hook_mlp_in"):
+        getattr(model, switch)(False)
+    assert set(model.hook_dict) == plain_hooks  # every hook in hook_dict fires, and only those
+    with pytest.raises(SpecError, match="True or False"):
+        model.set_use_attn_result("yes")
+    attn_only = build_model(TransformerConfig(p=P, d_model=16, n_heads=2, d_head=8, attn_only=True), seed=0)
+    with pytest.raises(SpecError, match="attention-only"):
+        attn_only.set_use_hook_mlp_in(True)

@@ -51,7 +51,11 @@ class HookedModel(HookedRootModule):
             missing = [name for _, name in out if name not in self.hook_dict]
             if missing:  # a variant of the family without some of its blocks' parts
                 raise SpecError(
-                    "hook", "name", hook, "a hook this model has", f"{missing[0]} is not one.{self.HOOK_NOTE}"
+                    "hook",
+                    "name",
+                    hook,
+                    "a hook this model has",
+                    f"{missing[0]} is not one.{self.hook_note(missing[0])}",
                 )
             return out
         raise SpecError(
@@ -59,8 +63,13 @@ class HookedModel(HookedRootModule):
             "name",
             hook,
             f"a short name in {sorted(self.BLOCK_HOOKS) + sorted(self.GLOBAL_HOOKS)} or a full hook name of this model",
-            f"See model.hook_dict for the full names.{self.HOOK_NOTE}",
+            f"See model.hook_dict for the full names.{self.hook_note(hook)}",
         )
+
+    def hook_note(self, hook: str) -> str:
+        """What to add when `hook` is not one of this model's hooks (a variant without it, a switch
+        that adds it): HOOK_NOTE unless a family says more."""
+        return self.HOOK_NOTE
 
     def neuron_hook_name(self, hook: str | None = None) -> str:
         """The full name of the hook whose last axis holds the neurons: `neuron_hook` by default, or a

@@ -24,6 +24,7 @@ from interp.models.pretrained import Pretrained, load_state_dict_checked
 from interp.models.tl_surface import TokensMixin, check_labels, check_return_type, check_unsupported, model_output
 from interp.models.transformer_config import TRANSFORMER_ACTIVATIONS, TransformerConfig
 from interp.models.transformer_layers import Embed, LayerNorm, PosEmbed, TransformerBlock, Unembed
+from interp.validation import check_type
 
 __all__ = ["TRANSFORMER_ACTIVATIONS", "Transformer", "TransformerConfig", "load_state_dict_checked"]
 
@@ -179,6 +180,74 @@ class Transformer(TokensMixin, Pretrained, HookedModel):
             "rows (a, b, c)), or labels= [batch].",
         )
 
+    # HookedTransformer's switches for optional hooks: the hook each adds to every block, and the module
+    # of the block that holds it. Off by default (each costs a tensor per head); a switched-off hook is
+    # not in hook_dict, so every hook in hook_dict fires on a forward pass.
+    HOOK_SWITCHES = {
+        "set_use_attn_result": (("attn", "hook_result"),),
+        "set_use_attn_in": (("", "hook_attn_in"),),
+        "set_use_split_qkv_input": (("", "hook_q_input"), ("", "hook_k_input"), ("", "hook_v_input")),
+        "set_use_hook_mlp_in": (("", "hook_mlp_in"),),
+    }
+
+    def set_use_attn_result(self, use_attn_result: bool) -> None:
+        """Add (True) or remove (False) blocks.{l}.attn.hook_result, each head's output written into the
+        residual stream, [batch, pos, head, d_model], as HookedTransformer.set_use_attn_result."""
+        self.switch_hooks("set_use_attn_result", use_attn_result)
+
+    def set_use_attn_in(self, use_attn_in: bool) -> None:
+        """Add or remove blocks.{l}.hook_attn_in, the attention's input as one copy per head [batch, pos,
+        head, d_model] (before ln1), as HookedTransformer.set_use_attn_in."""
+        self.switch_hooks("set_use_attn_in", use_attn_in)
+
+    def set_use_split_qkv_input(self, use_split_qkv_input: bool) -> None:
+        """Add or remove blocks.{l}.hook_q_input, hook_k_input and hook_v_input, separate per-head copies
+        of the attention's input for the queries, keys and values [batch, pos, head, d_model], as
+        HookedTransformer.set_use_split_qkv_input."""
+        self.switch_hooks("set_use_split_qkv_input", use_split_qkv_input)
+
+    def set_use_hook_mlp_in(self, use_hook_mlp_in: bool) -> None:
+        """Add or remove blocks.{l}.hook_mlp_in, the MLP's input [batch, pos, d_model] (before ln2), as
+        HookedTransformer.set_use_hook_mlp_in."""
+        self.switch_hooks("set_use_hook_mlp_in", use_hook_mlp_in)
+
+    def switch_hooks(self, switch: str, on: bool) -> None:
+        """Add or remove the hooks of one of HOOK_SWITCHES in every block, then rebuild hook_dict."""
+        where = f"Transformer.{switch}"
+        check_type(where, switch.removeprefix("set_"), on, bool, "True or False")
+        if on and switch == "set_use_hook_mlp_in" and self.cfg.attn_only:
+            raise SpecError(where, "use_hook_mlp_in", on, "False", "This transformer is attention-only: it has no MLP.")
+        exclusive = {"set_use_attn_in": "set_use_split_qkv_input", "set_use_split_qkv_input": "set_use_attn_in"}
+        if on and switch in exclusive and self.hooks_switched_on(exclusive[switch]):
+            raise SpecError(
+                where,
+                switch.removeprefix("set_"),
+                on,
+                "False while the other is on",
+                f"hook_attn_in and the split q/k/v inputs exclude each other (as in TransformerLens): call "
+                f"{exclusive[switch]}(False) first.",
+            )
+        for block in self.blocks:
+            for module_name, hook in self.HOOK_SWITCHES[switch]:
+                module = block.get_submodule(module_name)
+                if on and not hasattr(module, hook):
+                    setattr(module, hook, HookPoint().train(module.training))
+                elif not on and hasattr(module, hook):
+                    delattr(module, hook)
+        self.setup()
+
+    def hooks_switched_on(self, switch: str) -> bool:
+        """Whether the hooks of `switch` (a HOOK_SWITCHES key) are there."""
+        module_name, hook = self.HOOK_SWITCHES[switch][0]
+        return hasattr(self.blocks[0].get_submodule(module_name), hook)
+
+    def hook_note(self, hook: str) -> str:
+        """HOOK_NOTE, or the switch that adds `hook` when it is one of HOOK_SWITCHES'."""
+        for switch, places in self.HOOK_SWITCHES.items():
+            if any(hook.endswith(f".{name}") or hook == name for _, name in places):
+                return f" It is added by model.{switch}(True), as on a HookedTransformer."
+        return self.HOOK_NOTE
+
     def split_answers(self, input) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(tokens [batch, pos <= n_ctx], answers [batch] or None) of the model's input: tokens
         [batch, n_ctx + 1] carry the answer as their last column; text is read by `to_tokens`."""
@@ -269,10 +338,12 @@ class Transformer(TokensMixin, Pretrained, HookedModel):
 
     def hook_layout(self, hook_name: str) -> str:
         """How a hook's activation is laid out after the batch axis: "pos_units" [pos, n], "pos_head"
-        [pos, head, d_head] or "head_qk" [head, q_pos, k_pos]."""
+        [pos, head, d_head] (or [pos, head, d_model] for the per-head results and inputs that
+        HOOK_SWITCHES add) or "head_qk" [head, q_pos, k_pos]."""
         if hook_name.endswith(("hook_pattern", "hook_attn_scores")):
             return "head_qk"
-        if hook_name.endswith(("hook_q", "hook_k", "hook_v", "hook_z")):
+        per_head = ("hook_q", "hook_k", "hook_v", "hook_z", "hook_result", "hook_attn_in")
+        if hook_name.endswith(per_head + ("hook_q_input", "hook_k_input", "hook_v_input")):
             return "pos_head"
         return "pos_units"
 
@@ -293,9 +364,10 @@ class Transformer(TokensMixin, Pretrained, HookedModel):
             layer, rest = parts[1], ".".join(parts[2:])
             if rest in ("hook_resid_pre", "hook_resid_mid", "hook_resid_post"):
                 return hook_name
-            if rest.startswith(("attn.", "ln1.")) or rest == "hook_attn_out":
+            attn_inputs = ("hook_attn_out", "hook_attn_in", "hook_q_input", "hook_k_input", "hook_v_input")
+            if rest.startswith(("attn.", "ln1.")) or rest in attn_inputs:
                 return f"blocks.{layer}.hook_resid_pre"
-            if rest.startswith(("mlp.", "ln2.")) or rest == "hook_mlp_out":
+            if rest.startswith(("mlp.", "ln2.")) or rest in ("hook_mlp_out", "hook_mlp_in"):
                 return f"blocks.{layer}.hook_resid_mid"
             return None
         if parts[0] == "ln_final":

@@ -78,13 +78,19 @@ class Attention(nn.Module):
         attention_rate < 1 it drives only the learned part of the attention (the uniform part is fixed)."""
         return FactoredMatrix(self.W_Q, self.W_K.transpose(-2, -1))
 
-    def forward(self, x: torch.Tensor, last_only: bool = False) -> torch.Tensor:
-        """x [batch, pos, d_model] -> [batch, q_pos, d_model]; q_pos = 1 when last_only."""
+    def forward(
+        self, x: torch.Tensor, last_only: bool = False, x_k: torch.Tensor | None = None, x_v: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """x [batch, pos, d_model] -> [batch, q_pos, d_model]; q_pos = 1 when last_only. x is the
+        query input, and the key and value inputs unless x_k / x_v are given; each may also be one
+        input per head, [batch, pos, head, d_model] (HookedTransformer's split inputs)."""
         cfg = self.cfg
+        x_k = x if x_k is None else x_k
+        x_v = x if x_v is None else x_v
         x_q = x[:, -1:] if last_only else x
-        q = self.hook_q(torch.einsum("bpd,hde->bphe", x_q, self.W_Q) + self.b_Q)  # [batch, q_pos, head, d_head]
-        k = self.hook_k(torch.einsum("bpd,hde->bphe", x, self.W_K) + self.b_K)  # [batch, k_pos, head, d_head]
-        v = self.hook_v(torch.einsum("bpd,hde->bphe", x, self.W_V) + self.b_V)
+        q = self.hook_q(project(x_q, self.W_Q) + self.b_Q)  # [batch, q_pos, head, d_head]
+        k = self.hook_k(project(x_k, self.W_K) + self.b_K)  # [batch, k_pos, head, d_head]
+        v = self.hook_v(project(x_v, self.W_V) + self.b_V)
         scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / self.attn_scale  # [batch, head, q_pos, k_pos]
         n_q, n_k = q.shape[1], k.shape[1]
         mask = None
@@ -102,7 +108,17 @@ class Attention(nn.Module):
             pattern = alpha * pattern + (1.0 - alpha) * uniform
         pattern = self.hook_pattern(pattern)
         z = self.hook_z(torch.einsum("bkhe,bhqk->bqhe", v, pattern))  # [batch, q_pos, head, d_head]
+        if hasattr(self, "hook_result"):  # set_use_attn_result: each head's output, [batch, q_pos, head, d_model]
+            return self.hook_result(torch.einsum("bqhe,hed->bqhd", z, self.W_O)).sum(-2) + self.b_O
         return torch.einsum("bqhe,hed->bqd", z, self.W_O) + self.b_O
+
+
+def project(x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """x [batch, pos, d_model] (one input for every head) or [batch, pos, head, d_model] (one per
+    head) through each head's W [head, d_model, d_head] -> [batch, pos, head, d_head]."""
+    if x.ndim == 4:
+        return torch.einsum("bphd,hde->bphe", x, W)
+    return torch.einsum("bpd,hde->bphe", x, W)
 
 
 class MLPBlock(nn.Module):
@@ -145,12 +161,33 @@ class TransformerBlock(nn.Module):
 
     def forward(self, resid: torch.Tensor, last_only: bool = False) -> torch.Tensor:
         resid = self.hook_resid_pre(resid)  # [batch, pos, d_model]
-        attn_out = self.hook_attn_out(self.attn(self.ln1(resid), last_only=last_only))
+        attn_out = self.hook_attn_out(self.attn_on(resid, last_only))
         if self.attn_only:
             return self.hook_resid_post((resid[:, -1:] if last_only else resid) + attn_out)
         resid = self.hook_resid_mid((resid[:, -1:] if last_only else resid) + attn_out)
-        resid = self.hook_resid_post(resid + self.hook_mlp_out(self.mlp(self.ln2(resid))))
+        mlp_in = self.hook_mlp_in(resid.clone()) if hasattr(self, "hook_mlp_in") else resid
+        resid = self.hook_resid_post(resid + self.hook_mlp_out(self.mlp(self.ln2(mlp_in))))
         return resid
+
+    def attn_on(self, resid: torch.Tensor, last_only: bool) -> torch.Tensor:
+        """The attention sublayer on the residual stream, through HookedTransformer's optional input
+        hooks: hook_attn_in (one copy per head for q, k and v) or hook_q_input, hook_k_input and
+        hook_v_input (one per head each), [batch, pos, head, d_model], before ln1 as there."""
+        if hasattr(self, "hook_attn_in"):
+            x = self.ln1(self.hook_attn_in(per_head(resid, self.attn.cfg.n_heads)))
+            return self.attn(x, last_only=last_only)
+        if hasattr(self, "hook_q_input"):
+            q, k, v = (
+                self.ln1(hook(per_head(resid, self.attn.cfg.n_heads)))
+                for hook in (self.hook_q_input, self.hook_k_input, self.hook_v_input)
+            )
+            return self.attn(q, last_only=last_only, x_k=k, x_v=v)
+        return self.attn(self.ln1(resid), last_only=last_only)
+
+
+def per_head(resid: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """[batch, pos, d_model] -> [batch, pos, head, d_model]: a copy of the residual stream for each head."""
+    return resid[:, :, None, :].expand(-1, -1, n_heads, -1).clone()
 
 
 class Unembed(nn.Module):
