@@ -93,6 +93,14 @@ def test_interp_train_checks_its_output_paths_before_training(tmp_path, flag, ca
     assert not (tmp_path / "run").exists()  # exit 2: nothing was trained or written
 
 
+def test_interp_train_refuses_an_out_that_is_a_file_before_the_estimate_or_the_bar(tmp_path, capsys):
+    (tmp_path / "a-file").write_text("kept")
+    assert train_main([*TINY, "--out", str(tmp_path / "a-file")]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "is a file" in err and "model-step" not in err and "step/s" not in err
+    assert (tmp_path / "a-file").read_text() == "kept"
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_interp_train_refuses_a_json_path_in_a_read_only_folder_before_training(tmp_path, capsys):
     ro = tmp_path / "ro"

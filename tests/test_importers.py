@@ -269,3 +269,14 @@ def test_the_stacked_training_forward_supports_the_fields_zhong_et_al_need():
     pairs = all_pairs(7)
     logits = stacked.forward(stacked.views(flat), stacked.prepare(pairs.expand(3, -1, -1)))  # [3, 49, 7]
     torch.testing.assert_close(logits, torch.stack([m.pair_logits(pairs) for m in models]), atol=1e-5, rtol=1e-5)
+
+
+def test_a_torch_file_that_is_no_pickle_is_called_damaged_not_unsafe(tmp_path):
+    from interp.checkpoints.importers.state_dicts import read_state_dict
+    from interp.errors import CheckpointError, UnsafeCheckpointError
+
+    f = tmp_path / "model.pt"
+    f.write_text("not weights at all\n")
+    with pytest.raises(CheckpointError, match="not a file torch.save wrote") as info:
+        read_state_dict(f)
+    assert not isinstance(info.value, UnsafeCheckpointError)

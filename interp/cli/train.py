@@ -37,6 +37,7 @@ from interp.cli.usage import (
     EXIT_STORAGE,
     UsageError,
     check_output_file,
+    check_output_folder,
     exit_status_epilog,
     non_negative_float,
     parse_args,
@@ -267,8 +268,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         jobs, out, names, single = _plan(args)
         backend = _ray_options(args)
-        if args.json is not None and not args.dry_run:
-            check_output_file(args.json, "--json")  # before any training: exit 2 means nothing was written
+        if not args.dry_run:  # before any training: exit 2 means nothing was written
+            check_output_folder(out, "--out")
+            for n in [] if single else names:  # a run's folder taken by a file
+                if (out / n).exists() and not (out / n).is_dir():
+                    raise UsageError(f"--out {out}: {out / n} is a file; expected the folder of run {n!r}.")
+            if args.json is not None:
+                check_output_file(args.json, "--json")
     except (*BAD_INPUT_ERRORS, TypeError) as exc:
         return _bad_input(exc)
     try:

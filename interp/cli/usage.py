@@ -75,6 +75,19 @@ def check_output_file(path, flag: str) -> Path:
     return path
 
 
+def check_output_folder(path, flag: str) -> Path:
+    """Check, before any work, that `path` can be a folder to write in: not a file, and in a writable
+    folder (or the nearest existing ancestor, where the folders would be made); UsageError naming `flag`."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {path}: is a file; expected a folder to write the run into.")
+    if path.is_dir():
+        check_output_file(path / ".grokscope-probe", flag)  # a probe file inside the folder itself
+    else:
+        check_output_file(path, flag)
+    return path
+
+
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace | None, int]:
     """Parse `argv`; (args, 0), or (None, status) when argparse stopped (2 on bad input, 0 after --help)."""
     try:

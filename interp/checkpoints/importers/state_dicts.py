@@ -26,12 +26,21 @@ def safe_torch_load(path: Path, allowed=(), how_to_convert: str = ""):
         with torch.serialization.safe_globals(list(allowed)):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if not looks_like_pickle(path):  # neither torch.save's zip nor a pickle: nothing was about to run
+            raise CheckpointError(
+                f"{path} is not a file torch.save wrote (neither its zip archive nor a pickle: "
+                f"{short_reason(exc)}). It is corrupted or in another format: re-copy it, or pass the file that "
+                "holds the weights."
+            ) from exc
         m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
-        what = m.group(1) if m else "an object outside the allow-list"
+        allow = "tensors, dicts, lists, numbers, strings" + (", NumPy arrays" if allowed else "")
+        if m:
+            why = f"loading it would unpickle {m.group(1)}, which is not on grokscope's allow-list ({allow})"
+        else:
+            why = f"it is a pickle that torch's weights-only reader will not read ({short_reason(exc)}; grokscope reads {allow})"
         raise UnsafeCheckpointError(
-            f"{path} was refused: loading it would unpickle {what}, which is not on grokscope's allow-list "
-            "(tensors, dicts, lists, numbers, strings" + (", NumPy arrays" if allowed else "") + "). Unpickling "
-            "runs arbitrary code, so grokscope never unpickles code. " + how_to_convert
+            f"{path} was refused: {why}. Unpickling runs arbitrary code, so grokscope never unpickles code. "
+            + how_to_convert
         ) from exc
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else ""
@@ -39,6 +48,21 @@ def safe_torch_load(path: Path, allowed=(), how_to_convert: str = ""):
             f"{path} is not a readable torch file ({type(exc).__name__}: {first}). "
             "It may be truncated or corrupted: re-copy it."
         ) from exc
+
+
+def looks_like_pickle(path: Path) -> bool:
+    """Whether the file starts as torch.save's zip archive ("PK") or as a pickle of protocol 2 or later
+    (the PROTO opcode, as a legacy torch.save file and any pickled object do)."""
+    with open(path, "rb") as f:
+        head = f.read(2)
+    return head == b"PK" or head[:1] == b"\x80"
+
+
+def short_reason(exc: Exception) -> str:
+    """The line of a torch.load error that says what was wrong ("Unsupported operand 103", ...)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    said = [line for line in lines if re.match(r"(Unsupported|invalid|could not|pickle data)", line)]
+    return (said or lines or [type(exc).__name__])[0]
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
