@@ -18,6 +18,13 @@ model it measures:
 
     python examples/groups.py --quick      # S4, width 256, 80% of the table, 0 and 20% noise, 1500 steps: a CPU
     python examples/groups.py              # S5, width 512, 50% of the table, 0-30% noise, 3 seeds, 50k steps: a GPU
+
+What it found (README.md, "Groups", has the table): on S4 the quick setting generalises fully, every
+nontrivial irrep passes Chughtai et al.'s 0.005 rule, the restricted loss is below the full loss and the
+excluded loss near chance; with 20% noise the network memorises every noisy label (test 0.19) and irrep
+filtration recovers the rule (G test 0.95). On S5 on a CPU (width 256, lr 1e-2, 12,000 steps) the clean
+network plateaus at test 0.86 and filtration of the noisy one recovers part of the rule (0.03 -> 0.28).
+The full setting has not been run (no GPU yet).
 """
 
 from __future__ import annotations
