@@ -134,7 +134,9 @@ def test_a_private_local_ray_listens_on_loopback_only():
 
     assert connect(None)
     try:
-        ours = {p.pid for p in psutil.process_iter(["cmdline"]) if "ray" in " ".join(p.info["cmdline"] or [])}
+        # our Ray's processes: the ones this driver started (GCS, raylet, agents) and theirs (workers), not
+        # the Ray clusters other tests may be running beside this one
+        ours = {p.pid for p in psutil.Process().children(recursive=True)}
         listening = [
             c.laddr.ip for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.pid in ours
         ]
