@@ -99,6 +99,14 @@ UNWRITABLE = (
 )
 
 
+def check_run_folder(folder: str | os.PathLike) -> Path:
+    """`folder` as a Path, if it is a folder or can become one; a CheckpointError when a file is in its place."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise CheckpointError(f"out={str(folder)!r} is a file; training needs a directory to write the run into.")
+    return folder
+
+
 def is_unwritable(exc: OSError) -> bool:
     """An OSError that says the path cannot be written at all (permissions, read-only, a file in the way),
     as opposed to a disk that filled up or failed."""

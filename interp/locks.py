@@ -39,7 +39,14 @@ from pathlib import Path
 from filelock import SoftFileLock, Timeout
 
 from interp.errors import CheckpointError, RunLockedError, StorageError
-from interp.files import atomic_write_json, is_unwritable, pid_alive, remove_stale_temp_files, storage_error
+from interp.files import (
+    atomic_write_json,
+    check_run_folder,
+    is_unwritable,
+    pid_alive,
+    remove_stale_temp_files,
+    storage_error,
+)
 
 LOCK_NAME = ".grokscope.lock"
 OWNER_NAME = ".grokscope.owner.json"
@@ -112,10 +119,7 @@ class RunLock:
         if held is not None:  # this process holds it already (a nested call): share it
             held._depth += 1
             return held
-        if self.folder.exists() and not self.folder.is_dir():
-            raise CheckpointError(
-                f"out={str(self.folder)!r} is a file; training needs a directory to write the run into."
-            )
+        check_run_folder(self.folder)
         self._created = _missing_folders(self.folder)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)

@@ -45,6 +45,7 @@ from interp.cli.usage import (
     positive_int,
     typed,
 )
+from interp.files import check_run_folder
 from interp.tasks import TaskSpec
 from interp.train import estimate_sweep, sweep_names, train_many
 from interp.train.engine import Job
@@ -271,8 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.dry_run:  # before any training: exit 2 means nothing was written
             check_output_folder(out, "--out")
             for n in [] if single else names:  # a run's folder taken by a file
-                if (out / n).exists() and not (out / n).is_dir():
-                    raise UsageError(f"--out {out}: {out / n} is a file; expected the folder of run {n!r}.")
+                check_run_folder(out / n)
             if args.json is not None:
                 check_output_file(args.json, "--json")
     except (*BAD_INPUT_ERRORS, TypeError) as exc:

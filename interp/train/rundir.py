@@ -34,6 +34,7 @@ from safetensors import safe_open
 from interp.checkpoints import CHECKPOINT_DIR, RUN_FILE, load_tensors, run_steps, save_tensors
 from interp.checkpoints.format import check_history, meta_int, meta_json
 from interp.errors import CheckpointError
+from interp.files import check_run_folder
 from interp.models import build_model
 from interp.train.optim import model_state_shapes
 
@@ -239,9 +240,7 @@ def clear_run(run_dir) -> None:
 
 def prepare_run_dir(run_dir, *, model_config, task, train_config, resume: bool, overwrite: bool) -> TrainState | None:
     """Check `run_dir` before training: a resume point to continue from, or None to start fresh."""
-    run_dir = Path(run_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise CheckpointError(f"out={str(run_dir)!r} is a file; training needs a directory to write the run into.")
+    run_dir = check_run_folder(run_dir)
     if not has_run_files(run_dir):
         return None
     if resume:
